@@ -1,0 +1,268 @@
+import DequeModule
+import NIOCore
+
+/// The channel handler under a ``RedisConnection``: writes encoded commands, decodes replies and matches
+/// them, in order, to the waiting callers.
+///
+/// It lives on its channel's event loop and is touched only there. Commands written in the same event-loop
+/// tick are flushed together (automatic pipelining): callers never wait for each other's round trips.
+final class RedisChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// One caller waiting for one reply, or for the replies of one pipeline.
+    enum Waiter {
+        case single(CheckedContinuation<RESPValue, any Error>)
+        case batch(BatchCollector)
+        /// The caller gave up (timeout); the reply, when it comes, is dropped.
+        case abandoned
+    }
+
+    final class BatchCollector {
+        let count: Int
+        var values: [RESPValue]
+        /// `nil` for a collector that only swallows the replies owed to a caller that timed out.
+        let continuation: CheckedContinuation<[RESPValue], any Error>?
+        init(count: Int, continuation: CheckedContinuation<[RESPValue], any Error>?) {
+            self.count = count
+            self.values = []
+            self.values.reserveCapacity(count)
+            self.continuation = continuation
+        }
+    }
+
+    struct Pending {
+        var waiter: Waiter
+        var deadline: NIODeadline?
+    }
+
+    private let decoder: RESPDecoder
+    private var context: ChannelHandlerContext?
+    private var pending: Deque<Pending> = []
+    private var readBuffer: ByteBuffer?
+    private var flushScheduled = false
+    private var closedError: RedisError?
+    private var timeoutTask: Scheduled<Void>?
+    private var timeoutAt: NIODeadline?
+    /// When set, every reply that no caller waits for (RESP3 pushes; all replies once `pushOnly`) goes here.
+    private let onPush: (@Sendable (RESPValue) -> Void)?
+    /// Pub/sub mode in RESP2: the server sends only messages and (un)subscribe confirmations.
+    var pushOnly = false
+    /// Called once when the channel becomes inactive or fails.
+    var onClose: ((RedisError) -> Void)?
+
+    init(decoder: RESPDecoder, onPush: (@Sendable (RESPValue) -> Void)? = nil) {
+        self.decoder = decoder
+        self.onPush = onPush
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        failAll(RedisError(.connectionClosed, "connection handler removed"))
+        self.context = nil
+    }
+
+    // MARK: Writing
+
+    /// Writes one command and registers its waiter. Called on the event loop.
+    func enqueue(_ bytes: ByteBuffer, waiter: Waiter, deadline: NIODeadline?) {
+        guard closedError == nil, let context else {
+            fail(waiter, closedError ?? RedisError(.connectionClosed, "connection is not open"))
+            return
+        }
+        pending.append(Pending(waiter: waiter, deadline: deadline))
+        context.write(wrapOutboundOut(bytes), promise: nil)
+        scheduleFlush(context)
+        if let deadline { armTimeout(deadline) }
+    }
+
+    /// Writes several commands whose replies one collector gathers. Called on the event loop.
+    func enqueueBatch(_ commands: [ByteBuffer], collector: BatchCollector, deadline: NIODeadline?) {
+        guard closedError == nil, let context else {
+            collector.continuation?.resume(throwing: closedError ?? RedisError(.connectionClosed, "connection is not open"))
+            return
+        }
+        if commands.isEmpty {
+            collector.continuation?.resume(returning: [])
+            return
+        }
+        pending.append(Pending(waiter: .batch(collector), deadline: deadline))
+        for bytes in commands { context.write(wrapOutboundOut(bytes), promise: nil) }
+        scheduleFlush(context)
+        if let deadline { armTimeout(deadline) }
+    }
+
+    /// Writes bytes that expect no matched reply (pub/sub commands). Called on the event loop.
+    func writeUnmatched(_ bytes: ByteBuffer) {
+        guard closedError == nil, let context else { return }
+        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+    }
+
+    private func scheduleFlush(_ context: ChannelHandlerContext) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        // Runs after the writes already queued on this loop, so concurrent callers share one flush.
+        context.eventLoop.assumeIsolatedUnsafeUnchecked().execute {
+            self.flushScheduled = false
+            self.context?.flush()
+        }
+    }
+
+    // MARK: Reading
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let incoming = unwrapInboundIn(data)
+        if var buffer = readBuffer, buffer.readableBytes > 0 {
+            var incoming = incoming
+            buffer.writeBuffer(&incoming)
+            readBuffer = buffer
+        } else {
+            readBuffer = incoming
+        }
+        guard var buffer = readBuffer else { return }
+        readBuffer = nil
+        do {
+            while let value = try decoder.next(from: &buffer) {
+                deliver(value)
+            }
+        } catch {
+            let redisError = error as? RedisError ?? RedisError(.protocolViolation, "undecodable reply")
+            closedError = redisError
+            failAll(redisError)
+            context.close(promise: nil)
+            return
+        }
+        if buffer.readableBytes > 0 {
+            buffer.discardReadBytes()
+            readBuffer = buffer
+        }
+    }
+
+    private func deliver(_ value: RESPValue) {
+        if case .push = value, let onPush {
+            onPush(value)
+            return
+        }
+        if pushOnly || pending.isEmpty {
+            onPush?(value)
+            return
+        }
+        switch pending[pending.startIndex].waiter {
+        case .single(let continuation):
+            pending.removeFirst()
+            if case .error(let text) = value {
+                continuation.resume(throwing: RedisError.server(text))
+            } else {
+                continuation.resume(returning: value)
+            }
+        case .batch(let collector):
+            collector.values.append(value)
+            if collector.values.count == collector.count {
+                pending.removeFirst()
+                collector.continuation?.resume(returning: collector.values)
+            }
+        case .abandoned:
+            pending.removeFirst()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let error = closedError ?? RedisError(.connectionClosed, "connection closed by the server or network")
+        closedError = error
+        failAll(error)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let redisError: RedisError
+        if let e = error as? RedisError {
+            redisError = e
+        } else {
+            redisError = RedisError(.connectionClosed, "connection failed: \(type(of: error))", underlying: error)
+        }
+        closedError = closedError ?? redisError
+        failAll(redisError)
+        context.close(promise: nil)
+    }
+
+    // MARK: Failure and timeouts
+
+    private func fail(_ waiter: Waiter, _ error: RedisError) {
+        switch waiter {
+        case .single(let c): c.resume(throwing: error)
+        case .batch(let b): b.continuation?.resume(throwing: error)
+        case .abandoned: break
+        }
+    }
+
+    private func failAll(_ error: RedisError) {
+        let waiting = pending
+        pending.removeAll()
+        timeoutTask?.cancel()
+        timeoutTask = nil
+        timeoutAt = nil
+        for p in waiting { fail(p.waiter, error) }
+        if let onClose {
+            self.onClose = nil
+            onClose(error)
+        }
+    }
+
+    private func armTimeout(_ deadline: NIODeadline) {
+        if let at = timeoutAt, at <= deadline { return }
+        timeoutTask?.cancel()
+        timeoutAt = deadline
+        guard let context else { return }
+        timeoutTask = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: deadline) {
+            self.expireTimeouts()
+        }
+    }
+
+    private func expireTimeouts() {
+        timeoutTask = nil
+        timeoutAt = nil
+        let now = NIODeadline.now()
+        var next: NIODeadline?
+        for i in pending.indices {
+            guard let deadline = pending[i].deadline else { continue }
+            if deadline <= now {
+                let waiter = pending[i].waiter
+                let expired = Pending(waiter: waiter.abandonedVersion, deadline: nil)
+                pending[i] = expired
+                fail(waiter, RedisError(.timeout, "no reply within the command timeout"))
+            } else if next == nil || deadline < next! {
+                next = deadline
+            }
+        }
+        if let next { armTimeout(next) }
+    }
+}
+
+extension RedisChannelHandler.Waiter {
+    /// What stays in the queue after the caller gave up: an entry that swallows as many replies as were owed.
+    var abandonedVersion: RedisChannelHandler.Waiter {
+        switch self {
+        case .single, .abandoned:
+            return .abandoned
+        case .batch(let collector):
+            // Replace the caller's collector with one that only counts, so the stream stays aligned.
+            return .batch(.discarding(count: collector.count - collector.values.count))
+        }
+    }
+}
+
+extension RedisChannelHandler.BatchCollector {
+    /// A collector nobody waits for: it swallows `count` replies.
+    static func discarding(count: Int) -> RedisChannelHandler.BatchCollector {
+        RedisChannelHandler.BatchCollector(count: max(count, 1), continuation: nil)
+    }
+}
+
+extension RedisError {
+    static func server(_ text: ByteBuffer) -> RedisError {
+        RedisError(.serverError, String(buffer: text))
+    }
+}

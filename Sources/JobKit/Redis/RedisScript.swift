@@ -1,0 +1,64 @@
+/// A Lua script that runs by `EVALSHA` and loads itself when the server doesn't know it.
+///
+/// The SHA1 is computed locally when the script is created. If the server answers `NOSCRIPT` (after a
+/// restart, a failover or `SCRIPT FLUSH`), the script is sent once with `EVAL`, which also caches it,
+/// and the call goes on transparently.
+public struct RedisScript: Sendable, Hashable {
+    /// The Lua source.
+    public let source: String
+    /// The lowercase hex SHA1 of ``source``, as Redis computes it.
+    public let sha1: String
+
+    public init(_ source: String) {
+        self.source = source
+        self.sha1 = SHA1.hex(Array(source.utf8))
+    }
+
+    /// The `EVALSHA` command for these keys and arguments.
+    public func evalsha(keys: [String], arguments: [any RESPArgument]) -> RedisCommand {
+        var args: [any RESPArgument] = [sha1, keys.count]
+        args.append(contentsOf: keys as [any RESPArgument])
+        args.append(contentsOf: arguments)
+        return RedisCommand("EVALSHA", arguments: args)
+    }
+
+    /// The `EVAL` command for these keys and arguments.
+    public func eval(keys: [String], arguments: [any RESPArgument]) -> RedisCommand {
+        var args: [any RESPArgument] = [source, keys.count]
+        args.append(contentsOf: keys as [any RESPArgument])
+        args.append(contentsOf: arguments)
+        return RedisCommand("EVAL", arguments: args)
+    }
+}
+
+extension RedisCommandable {
+    /// Runs `script` with `keys` and `arguments`, loading it on `NOSCRIPT`.
+    ///
+    /// - Throws: `RedisError` (`serverError` carries the script's own error text).
+    public func run(_ script: RedisScript, keys: [String], arguments: [any RESPArgument] = []) async throws -> RESPValue {
+        do {
+            return try await send(script.evalsha(keys: keys, arguments: arguments))
+        } catch let error as RedisError where error.serverErrorPrefix == "NOSCRIPT" {
+            return try await send(script.eval(keys: keys, arguments: arguments))
+        }
+    }
+
+    /// Runs a script many times in one pipeline; any `NOSCRIPT` replies are retried after `SCRIPT LOAD`.
+    ///
+    /// Error replies come back in place as `.error` values.
+    public func runBatch(_ script: RedisScript, calls: [(keys: [String], arguments: [any RESPArgument])]) async throws
+        -> [RESPValue]
+    {
+        var replies = try await pipeline(calls.map { script.evalsha(keys: $0.keys, arguments: $0.arguments) })
+        let missing = replies.indices.filter {
+            if case .error(let text) = replies[$0] { return String(buffer: text).hasPrefix("NOSCRIPT") }
+            return false
+        }
+        if !missing.isEmpty {
+            _ = try await send(RedisCommand("SCRIPT", strings: ["LOAD", script.source]))
+            let retried = try await pipeline(missing.map { script.evalsha(keys: calls[$0].keys, arguments: calls[$0].arguments) })
+            for (i, reply) in zip(missing, retried) { replies[i] = reply }
+        }
+        return replies
+    }
+}

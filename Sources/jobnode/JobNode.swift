@@ -1,0 +1,4 @@
+import ArgumentParser
+@main struct JobNode: AsyncParsableCommand {
+    func run() async throws {}
+}

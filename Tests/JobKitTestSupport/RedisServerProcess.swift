@@ -1,0 +1,72 @@
+import Foundation
+
+/// A private `redis-server` that one test starts, restarts and stops (by its PID).
+///
+/// Used where the shared server must not be disturbed: restarts, `SCRIPT FLUSH`, `requirepass`, TLS.
+public final class RedisServerProcess: @unchecked Sendable {
+    // Invariant: mutated only by the test that owns it, from one task at a time.
+    public let port: Int
+    public let directory: String
+    public let extraArguments: [String]
+    private var process: Process?
+
+    /// Starts `redis-server` on a free loopback port with `extraArguments` (and waits until it answers).
+    public init(extraArguments: [String] = [], port: Int? = nil) async throws {
+        self.port = try port ?? TestEnvironment.freePort()
+        self.directory = try TestEnvironment.makeTemporaryDirectory("redis")
+        self.extraArguments = extraArguments
+        try await start()
+    }
+
+    public var url: String { "redis://127.0.0.1:\(port)" }
+
+    /// Starts the server (again) on the same port.
+    public func start() async throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try TestEnvironment.redisServerBinary())
+        p.arguments = [
+            "--bind", "127.0.0.1", "--port", "\(port)", "--dir", directory, "--save", "", "--appendonly", "no",
+            "--logfile", "\(directory)/redis.log", "--enable-debug-command", "local",
+        ] + extraArguments
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        process = p
+        try await waitUntilListening()
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit.
+    public func stop() async {
+        guard let p = process else { return }
+        process = nil
+        if p.isRunning { p.terminate() }
+        while p.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+    }
+
+    /// Stops and starts the server on the same port.
+    public func restart() async throws {
+        await stop()
+        try await start()
+    }
+
+    /// Waits (bounded, 10 s) until the port accepts connections.
+    private func waitUntilListening() async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if let log = try? String(contentsOfFile: "\(directory)/redis.log", encoding: .utf8),
+                log.contains("Ready to accept connections")
+            {
+                return
+            }
+            guard process?.isRunning == true else { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let log = (try? String(contentsOfFile: "\(directory)/redis.log", encoding: .utf8)) ?? ""
+        throw TestEnvironment.Missing(description: "redis-server did not start on port \(port): \(log.suffix(500))")
+    }
+
+    deinit {
+        if let p = process, p.isRunning { p.terminate() }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}

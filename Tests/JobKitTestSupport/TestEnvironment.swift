@@ -1,0 +1,78 @@
+import Foundation
+import JobKit
+import Logging
+import NIOCore
+import NIOPosix
+
+/// Where the test command (`scripts/test`) put its servers.
+public enum TestEnvironment {
+    public struct Missing: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// `REDIS_URL`, exported by `scripts/test`. Missing is a failure, never a skip.
+    public static func redisURL() throws -> String {
+        guard let url = ProcessInfo.processInfo.environment["REDIS_URL"], !url.isEmpty else {
+            throw Missing(description: "REDIS_URL is not set: run the tests with scripts/test, which starts redis-server")
+        }
+        return url
+    }
+
+    /// The `redis-server` binary that tests may start privately (for restarts, TLS, AUTH).
+    public static func redisServerBinary() throws -> String {
+        if let bin = ProcessInfo.processInfo.environment["JOBKIT_REDIS_SERVER"], !bin.isEmpty { return bin }
+        for candidate in ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
+        where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        throw Missing(description: "redis-server not found: run the tests with scripts/test")
+    }
+
+    /// A logger for tests: warnings and above only, unless `JOBKIT_TEST_LOG` names a level.
+    public static var logger: Logger {
+        var logger = Logger(label: "jobkit.test")
+        let level = ProcessInfo.processInfo.environment["JOBKIT_TEST_LOG"].flatMap(Logger.Level.init(rawValue:))
+        logger.logLevel = level ?? .warning
+        return logger
+    }
+
+    /// A configuration for the shared test server.
+    public static func redisConfiguration(clientName: String? = nil) throws -> RedisConfiguration {
+        try RedisConfiguration(url: redisURL(), clientName: clientName, logger: logger)
+    }
+
+    /// A temporary directory for one test, under `JOBKIT_TEST_TMPDIR` when set.
+    public static func makeTemporaryDirectory(_ prefix: String = "jobkit") throws -> String {
+        let base = ProcessInfo.processInfo.environment["JOBKIT_TEST_TMPDIR"] ?? NSTemporaryDirectory()
+        let path = (base as NSString).appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// A TCP port on 127.0.0.1 that was free a moment ago.
+    public static func freePort() throws -> Int {
+        let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).wait()
+        let port = channel.localAddress!.port!
+        try channel.close().wait()
+        return port
+    }
+}
+
+/// A unique key namespace for one test, whose keys are deleted afterwards even when the test throws.
+public func withTestNamespace<T>(
+    _ body: (String) async throws -> T
+) async throws -> T {
+    let namespace = "jobkit-test-\(UUID().uuidString.prefix(12).lowercased())"
+    let pool = RedisPool(configuration: try TestEnvironment.redisConfiguration(), size: 1)
+    do {
+        let result = try await body(namespace)
+        _ = try? await pool.deleteKeys(matching: "\(namespace):*")
+        await pool.close()
+        return result
+    } catch {
+        _ = try? await pool.deleteKeys(matching: "\(namespace):*")
+        await pool.close()
+        throw error
+    }
+}
