@@ -8,7 +8,7 @@ public final class RedisServerProcess: @unchecked Sendable {
     public let port: Int
     public let directory: String
     public let extraArguments: [String]
-    private var process: Process?
+    private var process: ChildProcess?
 
     /// Starts `redis-server` on a free loopback port with `extraArguments` (and waits until it answers).
     public init(extraArguments: [String] = [], port: Int? = nil) async throws {
@@ -22,25 +22,36 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     /// Starts the server (again) on the same port.
     public func start() async throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try TestEnvironment.redisServerBinary())
-        p.arguments = [
+        let arguments = [
             "--bind", "127.0.0.1", "--port", "\(port)", "--dir", directory, "--save", "", "--appendonly", "no",
             "--logfile", "\(directory)/redis.log", "--enable-debug-command", "local",
         ] + extraArguments
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        process = p
+        process = try ChildProcess(try TestEnvironment.redisServerBinary(), arguments)
         try await waitUntilListening()
     }
 
-    /// Stops the server with SIGTERM and waits for it to exit.
+    /// Stops the server with SIGTERM and waits (bounded, 10 s) for it to exit.
     public func stop() async {
         guard let p = process else { return }
         process = nil
-        if p.isRunning { p.terminate() }
-        while p.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+        await p.terminate()
+        // The log file is reused by the next start; mark where this run ended.
+        try? FileManager.default.removeItem(atPath: "\(directory)/redis.log")
+    }
+
+    /// Starts a private server, runs `body`, and stops the server afterwards, also when `body` throws.
+    public static func with<T>(
+        _ extraArguments: [String] = [], _ body: (RedisServerProcess) async throws -> T
+    ) async throws -> T {
+        let server = try await RedisServerProcess(extraArguments: extraArguments)
+        do {
+            let result = try await body(server)
+            await server.stop()
+            return result
+        } catch {
+            await server.stop()
+            throw error
+        }
     }
 
     /// Stops and starts the server on the same port.
@@ -66,7 +77,7 @@ public final class RedisServerProcess: @unchecked Sendable {
     }
 
     deinit {
-        if let p = process, p.isRunning { p.terminate() }
+        process = nil  // ChildProcess's deinit kills and reaps a server still running
         try? FileManager.default.removeItem(atPath: directory)
     }
 }

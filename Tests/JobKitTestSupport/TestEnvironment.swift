@@ -8,6 +8,7 @@ import NIOPosix
 public enum TestEnvironment {
     public struct Missing: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     /// `REDIS_URL`, exported by `scripts/test`. Missing is a failure, never a skip.

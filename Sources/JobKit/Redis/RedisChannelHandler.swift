@@ -1,5 +1,6 @@
 import DequeModule
 import NIOCore
+import NIOSSL
 
 /// The channel handler under a ``RedisConnection``: writes encoded commands, decodes replies and matches
 /// them, in order, to the waiting callers.
@@ -180,6 +181,8 @@ final class RedisChannelHandler: ChannelInboundHandler {
         let redisError: RedisError
         if let e = error as? RedisError {
             redisError = e
+        } else if error is NIOSSLError || error is BoringSSLError {
+            redisError = RedisError(.tls, "TLS failed: \(error)", underlying: error)
         } else {
             redisError = RedisError(.connectionClosed, "connection failed: \(type(of: error))", underlying: error)
         }
