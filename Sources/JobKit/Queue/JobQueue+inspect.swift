@@ -1,0 +1,95 @@
+import NIOCore
+
+extension JobQueue {
+    /// Every queue name that has ever been enqueued to in this namespace, sorted.
+    public func queueNames() async throws -> [String] {
+        let reply = try await redis.send(RedisCommand("SMEMBERS", QueueKeys.queueSet(namespace: namespace)))
+        return (reply.array ?? []).compactMap(\.string).sorted()
+    }
+
+    /// True if `queue` has ever been enqueued to.
+    public func queueExists(_ queue: String) async throws -> Bool {
+        try await redis.send(RedisCommand("SISMEMBER", QueueKeys.queueSet(namespace: namespace), queue)).int == 1
+    }
+
+    /// Current sizes of every state of `queue`, in one round trip.
+    public func counts(_ queue: String) async throws -> QueueCounts {
+        let k = keys(queue)
+        let replies = try await redis.pipeline([
+            RedisCommand("ZCARD", k.scheduled), RedisCommand("ZCARD", k.ready), RedisCommand("ZCARD", k.active),
+            RedisCommand("ZCARD", k.retrying), RedisCommand("ZCARD", k.dead), RedisCommand("ZCARD", k.canceled),
+            RedisCommand("EXISTS", k.paused), RedisCommand("HGET", k.stats, "completed"), RedisCommand("ZCARD", k.completed),
+        ])
+        if let error = replies.first(where: { if case .error = $0 { true } else { false } }), case .error(let t) = error {
+            throw RedisError.server(t)
+        }
+        return QueueCounts(
+            name: queue, scheduled: replies[0].int ?? 0, ready: replies[1].int ?? 0, active: replies[2].int ?? 0,
+            retrying: replies[3].int ?? 0, dead: replies[4].int ?? 0, canceled: replies[5].int ?? 0,
+            paused: replies[6].int == 1, completed: replies[7].int ?? 0, completedRetained: replies[8].int ?? 0)
+    }
+
+    /// One job's record; `queue` is looked up among known queues when not given.
+    public func job(_ id: String, queue: String? = nil) async throws -> JobRecord? {
+        let candidates: [String]
+        if let queue { candidates = [queue] } else { candidates = try await queueNames() }
+        guard !candidates.isEmpty else { return nil }
+        let replies = try await redis.pipeline(candidates.map { RedisCommand("HGETALL", keys($0).job(id)) })
+        for (q, reply) in zip(candidates, replies) {
+            if let record = JobRecord(id: id, queue: q, hash: reply) { return record }
+        }
+        return nil
+    }
+
+    /// Jobs of `queue` in `state`, oldest first for finished states and in run order for `ready`.
+    public func list(_ queue: String, state: JobState, offset: Int = 0, limit: Int = 50) async throws -> [JobRecord] {
+        let k = keys(queue)
+        let set: String
+        switch state {
+        case .scheduled: set = k.scheduled
+        case .ready: set = k.ready
+        case .active: set = k.active
+        case .retrying: set = k.retrying
+        case .completed: set = k.completed
+        case .dead: set = k.dead
+        case .canceled: set = k.canceled
+        }
+        let ids = (try await redis.send(RedisCommand("ZRANGE", set, offset, offset + max(limit, 1) - 1)).array ?? [])
+            .compactMap(\.string)
+        guard !ids.isEmpty else { return [] }
+        let replies = try await redis.pipeline(ids.map { RedisCommand("HGETALL", k.job($0)) })
+        return zip(ids, replies).compactMap { JobRecord(id: $0, queue: queue, hash: $1) }
+    }
+
+    /// Moves the given dead (or canceled) jobs of `queue` back to `ready`; returns how many moved.
+    @discardableResult
+    public func requeue(_ ids: [String], queue: String) async throws -> Int {
+        let k = keys(queue)
+        return try await redis.run(QueueScripts.requeue, keys: [k.dead], arguments: [k.prefix, "ids"] + ids).int ?? 0
+    }
+
+    /// Moves every dead job of `queue` back to `ready`; returns how many moved.
+    @discardableResult
+    public func requeueAllDead(queue: String) async throws -> Int {
+        let k = keys(queue)
+        return try await redis.run(QueueScripts.requeue, keys: [k.dead], arguments: [k.prefix, "all"]).int ?? 0
+    }
+
+    /// Deletes jobs of `queue` wherever they are; returns how many existed.
+    @discardableResult
+    public func delete(_ ids: [String], queue: String) async throws -> Int {
+        let k = keys(queue)
+        return try await redis.run(QueueScripts.delete, keys: [k.ready], arguments: [k.prefix] + ids).int ?? 0
+    }
+
+    /// Sets how long finished jobs of `queue` are kept; every node applies it from the next transition.
+    public func setRetention(queue: String, completed: RetentionPolicy? = nil, dead: RetentionPolicy? = nil, canceled: RetentionPolicy? = nil) async throws {
+        var fields: [String] = []
+        for (name, policy) in [("completed", completed), ("dead", dead), ("canceled", canceled)] {
+            guard let policy else { continue }
+            fields += ["\(name)Count", String(policy.count), "\(name)AgeMs", String(policy.age.milliseconds)]
+        }
+        guard !fields.isEmpty else { return }
+        _ = try await redis.send(RedisCommand("HSET", strings: [keys(queue).config] + fields))
+    }
+}

@@ -1,0 +1,166 @@
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+/// The producer's and operator's view of JobKit's queues: enqueue typed jobs, await their results,
+/// inspect and change them.
+///
+/// A `JobQueue` is cheap to share: it holds a ``RedisPool`` and a namespace. Jobs are encoded as JSON.
+public final class JobQueue: Sendable {
+    /// The pool every command goes through.
+    public let redis: RedisPool
+    /// The key namespace (default `jobkit`).
+    public let namespace: String
+    /// The largest encoded payload accepted (default 512 KiB).
+    public let maxPayloadBytes: Int
+    let logger: Logger
+    private let knownQueues = Mutex<Set<String>>([])
+    let listener: QueueEventListener
+
+    /// - Parameters:
+    ///   - redis: the pool to use.
+    ///   - namespace: prefix of every key (default `jobkit`).
+    ///   - maxPayloadBytes: larger payloads are refused at enqueue (default 512 KiB).
+    public init(redis: RedisPool, namespace: String = "jobkit", maxPayloadBytes: Int = 512 * 1024, logger: Logger = Logger(label: "jobkit.queue")) {
+        self.redis = redis
+        self.namespace = namespace
+        self.maxPayloadBytes = maxPayloadBytes
+        self.logger = logger
+        self.listener = QueueEventListener(redis: redis, namespace: namespace, logger: logger)
+    }
+
+    /// The keys of `queue`.
+    public func keys(_ queue: String) -> QueueKeys { QueueKeys(namespace: namespace, queue: queue) }
+
+    // MARK: Enqueue
+
+    /// One job to enqueue: a name, its encoded payload and options.
+    public struct Job: Sendable {
+        public var name: String
+        public var payload: ByteBuffer
+        public var options: EnqueueOptions
+        public init(name: String, payload: ByteBuffer, options: EnqueueOptions = .init()) {
+            self.name = name
+            self.payload = payload
+            self.options = options
+        }
+    }
+
+    /// Enqueues a typed job.
+    ///
+    /// - Returns: a handle with the job's id (the existing job's id when the idempotency key matched).
+    /// - Throws: `QueueError` (`payloadTooLarge`, `invalidOptions`, `encodingFailed`) or `RedisError`.
+    @discardableResult
+    public func enqueue<J: JobPayload>(_ job: J, options: EnqueueOptions = .init()) async throws -> JobHandle {
+        try await enqueue(Job(name: J.jobName, payload: try Self.encode(job), options: options))
+    }
+
+    /// Enqueues a job by name with an already-encoded payload (JSON by convention).
+    @discardableResult
+    public func enqueue(_ job: Job) async throws -> JobHandle {
+        try await enqueueBatch([job])[0]
+    }
+
+    /// Enqueues many typed jobs with the same options in as few round trips as possible.
+    @discardableResult
+    public func enqueueBulk<J: JobPayload>(_ jobs: [J], options: EnqueueOptions = .init()) async throws -> [JobHandle] {
+        try await enqueueBulk(try jobs.map { Job(name: J.jobName, payload: try Self.encode($0), options: options) })
+    }
+
+    /// Enqueues many jobs: one script call per queue and chunk of 1,000 jobs, pipelined.
+    @discardableResult
+    public func enqueueBulk(_ jobs: [Job]) async throws -> [JobHandle] {
+        var handles: [JobHandle] = []
+        handles.reserveCapacity(jobs.count)
+        var start = 0
+        // Chunks keep each script call short (Redis runs one script at a time).
+        var batches: [[Job]] = []
+        while start < jobs.count {
+            let end = min(jobs.count, start + 1000)
+            batches.append(Array(jobs[start..<end]))
+            start = end
+        }
+        for batch in batches { handles += try await enqueueBatch(batch) }
+        return handles
+    }
+
+    func enqueueBatch(_ jobs: [Job]) async throws -> [JobHandle] {
+        // Group by queue, preserving order within each queue.
+        var order: [String] = []
+        var byQueue: [String: [Int]] = [:]
+        for (i, job) in jobs.enumerated() {
+            try job.options.validate()
+            guard job.payload.readableBytes <= maxPayloadBytes else {
+                throw QueueError(
+                    .payloadTooLarge,
+                    "payload of '\(job.name)' is \(job.payload.readableBytes) bytes, over the \(maxPayloadBytes)-byte limit; not enqueued")
+            }
+            guard !job.name.isEmpty else { throw QueueError(.invalidOptions, "job name is empty") }
+            if byQueue[job.options.queue] == nil { order.append(job.options.queue) }
+            byQueue[job.options.queue, default: []].append(i)
+        }
+        try await registerQueues(order)
+        var commands: [RedisCommand] = []
+        var ids = jobs.map { _ in JobID.make() }
+        for queue in order {
+            let indices = byQueue[queue]!
+            let keys = self.keys(queue)
+            var args: [any RESPArgument] = [keys.prefix, indices.count]
+            args.reserveCapacity(3 + indices.count * 12)
+            var ttl: Int64 = 86_400_000
+            for i in indices {
+                let o = jobs[i].options
+                args.append(ids[i])
+                args.append(jobs[i].name)
+                args.append(jobs[i].payload)
+                args.append(o.priority)
+                args.append(Int(o.delay?.milliseconds ?? 0))
+                args.append(Int(o.runAtMilliseconds ?? 0))
+                args.append(o.maxAttempts)
+                args.append(o.backoff.encoded)
+                args.append(Int(o.timeout?.milliseconds ?? 0))
+                args.append(o.tenantID ?? "")
+                args.append(o.correlationID ?? "")
+                args.append(o.idempotencyKey ?? "")
+                if o.idempotencyKey != nil { ttl = o.idempotencyTTL.milliseconds }
+            }
+            args.append(Int(ttl))
+            commands.append(QueueScripts.enqueue.evalsha(keys: [keys.ready], arguments: args))
+        }
+        var replies = try await redis.pipeline(commands)
+        if replies.contains(where: { if case .error(let e) = $0 { String(buffer: e).hasPrefix("NOSCRIPT") } else { false } }) {
+            _ = try await redis.send(RedisCommand("SCRIPT", strings: ["LOAD", QueueScripts.enqueue.source]))
+            replies = try await redis.pipeline(commands)
+        }
+        for (queue, reply) in zip(order, replies) {
+            if case .error(let text) = reply { throw RedisError.server(text) }
+            guard let values = reply.array else { throw RedisError(.unexpectedReply, "enqueue reply is not an array") }
+            let indices = byQueue[queue]!
+            for (n, i) in indices.enumerated() where 2 * n < values.count {
+                if let id = values[2 * n].string { ids[i] = id }
+            }
+        }
+        return jobs.indices.map { JobHandle(id: ids[$0], queue: jobs[$0].options.queue, owner: self) }
+    }
+
+    /// Adds queue names to the namespace's queue set once per process.
+    private func registerQueues(_ queues: [String]) async throws {
+        let new = knownQueues.withLock { known -> [String] in
+            let n = queues.filter { !known.contains($0) }
+            known.formUnion(n)
+            return n
+        }
+        if !new.isEmpty {
+            _ = try await redis.send(RedisCommand("SADD", strings: [QueueKeys.queueSet(namespace: namespace)] + new))
+        }
+    }
+
+    static func encode<J: Encodable>(_ value: J) throws -> ByteBuffer {
+        do {
+            return ByteBuffer(bytes: try JSONEncoder().encode(value))
+        } catch {
+            throw QueueError(.encodingFailed, "cannot encode payload: \(error)", underlying: error)
+        }
+    }
+}

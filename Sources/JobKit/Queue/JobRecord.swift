@@ -1,0 +1,74 @@
+import NIOCore
+
+/// A job's stored record, as `jobnode jobs show --json` prints it.
+public struct JobRecord: Sendable, Codable, Equatable {
+    public var id: String
+    public var name: String
+    public var queue: String
+    public var state: JobState
+    public var priority: Int
+    public var attempts: Int
+    public var maxAttempts: Int
+    public var enqueuedAtMs: Int64?
+    public var startedAtMs: Int64?
+    public var finishedAtMs: Int64?
+    public var runAtMs: Int64?
+    /// The node that ran (or runs) the job's latest attempt.
+    public var node: String?
+    public var lastError: String?
+    public var tenant: String?
+    public var correlation: String?
+    /// The payload as text (JSON by convention).
+    public var payload: String
+    /// The encoded result of a completed job.
+    public var result: String?
+    /// One entry per failed attempt, newest last (at most 25).
+    public var history: [Attempt]
+
+    /// One failed attempt.
+    public struct Attempt: Sendable, Codable, Equatable {
+        public var attempt: Int
+        public var at: Int64
+        public var node: String
+        public var error: String
+        public var kind: String
+    }
+
+    /// Builds a record from `HGETALL` output; `nil` when the hash is empty.
+    init?(id: String, queue: String, hash: RESPValue) {
+        guard let flat = hash.array, !flat.isEmpty else { return nil }
+        var f: [String: RESPValue] = [:]
+        var i = 0
+        while i + 1 < flat.count {
+            if let k = flat[i].string { f[k] = flat[i + 1] }
+            i += 2
+        }
+        guard let state = f["state"]?.string.flatMap(JobState.init(rawValue:)) else { return nil }
+        self.id = id
+        self.queue = queue
+        self.state = state
+        self.name = f["name"]?.string ?? ""
+        self.priority = f["priority"]?.int ?? 0
+        self.attempts = f["attempts"]?.int ?? 0
+        self.maxAttempts = f["maxAttempts"]?.int ?? 1
+        self.enqueuedAtMs = f["enqueuedAt"]?.int.map(Int64.init)
+        self.startedAtMs = f["startedAt"]?.int.map(Int64.init)
+        self.finishedAtMs = f["finishedAt"]?.int.map(Int64.init)
+        self.runAtMs = f["runAt"]?.int.map(Int64.init)
+        self.node = f["node"]?.string
+        self.lastError = f["lastError"]?.string
+        self.tenant = f["tenant"]?.string
+        self.correlation = f["correlation"]?.string
+        self.payload = f["payload"]?.string ?? ""
+        self.result = f["result"]?.string
+        if let h = f["history"]?.string, let data = h.data(using: .utf8),
+            let attempts = try? JSONDecoder().decode([Attempt].self, from: data)
+        {
+            self.history = attempts
+        } else {
+            self.history = []
+        }
+    }
+}
+
+import Foundation

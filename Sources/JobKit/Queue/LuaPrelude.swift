@@ -1,0 +1,51 @@
+/// Lua shared by the queue and lease scripts: clock, retention, terminal transitions and events.
+///
+/// Every script starts with `ARGV[1]` = the queue's key prefix (`<namespace>:{<queue>}:`); all keys it
+/// builds share that hash tag, so a script touches one Redis Cluster slot. Time comes from `TIME`.
+enum LuaPrelude {
+    static let source = """
+        local P = ARGV[1]
+        local function now_ms()
+          local t = redis.call('TIME')
+          return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        end
+        local RETENTION_DEFAULTS = {completed = {10000, 86400000}, dead = {10000, 604800000}, canceled = {10000, 86400000}}
+        local function retention(state)
+          local c = redis.call('HMGET', P .. 'config', state .. 'Count', state .. 'AgeMs')
+          return tonumber(c[1]) or RETENTION_DEFAULTS[state][1], tonumber(c[2]) or RETENTION_DEFAULTS[state][2]
+        end
+        local function event(kind, id, ...)
+          redis.call('XADD', P .. 'events', 'MAXLEN', '~', 10000, '*', 'type', kind, 'id', id, ...)
+        end
+        -- Moves job `id` (hash `key`) into terminal `state`, keeping its record per the queue's retention.
+        local function finish(id, key, state, now, count, age, fields)
+          if count <= 0 or age <= 0 then
+            redis.call('DEL', key)
+            return
+          end
+          redis.call('HSET', key, 'state', state, 'finishedAt', now, unpack(fields))
+          redis.call('PEXPIRE', key, age)
+          local set = P .. state
+          redis.call('ZADD', set, now, id)
+          local n = redis.call('ZCARD', set)
+          if n > count + math.max(10, math.floor(count / 10)) then
+            local old = redis.call('ZRANGE', set, 0, n - count - 1)
+            for _, oid in ipairs(old) do redis.call('DEL', P .. 'job:' .. oid) end
+            redis.call('ZREMRANGEBYRANK', set, 0, n - count - 1)
+          end
+        end
+        -- Removes `id` from whichever waiting set holds it; returns the state it was in, or nil.
+        local function unqueue(id, state)
+          if state == 'ready' or state == 'scheduled' or state == 'retrying' or state == 'active' then
+            redis.call('ZREM', P .. state, id)
+            return state
+          end
+          return nil
+        end
+        local function wake()
+          redis.call('LPUSH', P .. 'wake', '1')
+          redis.call('LTRIM', P .. 'wake', 0, 0)
+        end
+
+        """
+}

@@ -1,0 +1,48 @@
+/// Builds every Redis key of one queue. Keys of a queue share the hash tag `{queue}`, so every script
+/// touches one Redis Cluster slot. No key string is written anywhere else.
+public struct QueueKeys: Sendable, Hashable {
+    public let namespace: String
+    public let queue: String
+    /// `<namespace>:{<queue>}:` — the prefix scripts build job keys from.
+    public let prefix: String
+
+    public init(namespace: String, queue: String) {
+        self.namespace = namespace
+        self.queue = queue
+        self.prefix = "\(namespace):{\(queue)}:"
+    }
+
+    /// ZSET of waiting job ids; score = priority band then enqueue sequence.
+    public var ready: String { prefix + "ready" }
+    /// ZSET of delayed job ids; score = due time (ms).
+    public var scheduled: String { prefix + "scheduled" }
+    /// ZSET of job ids waiting out a retry backoff; score = due time (ms).
+    public var retrying: String { prefix + "retrying" }
+    /// ZSET of running job ids; score = lease deadline (ms).
+    public var active: String { prefix + "active" }
+    /// ZSETs of finished job ids; score = finish time (ms).
+    public var completed: String { prefix + "completed" }
+    public var dead: String { prefix + "dead" }
+    public var canceled: String { prefix + "canceled" }
+    /// Capped STREAM of lifecycle events.
+    public var events: String { prefix + "events" }
+    /// LIST holding at most one marker; blocked fetchers wait on it.
+    public var wake: String { prefix + "wake" }
+    /// Exists while the queue is paused.
+    public var paused: String { prefix + "paused" }
+    /// Enqueue sequence counter (FIFO within a priority).
+    public var sequence: String { prefix + "seq" }
+    /// HASH of counters that never shrink (`completed`, `dead`).
+    public var stats: String { prefix + "stats" }
+    /// HASH of per-queue settings shared by every node (retention).
+    public var config: String { prefix + "config" }
+    /// HASH of one job.
+    public func job(_ id: String) -> String { prefix + "job:" + id }
+    /// STRING holding the job id for an idempotency key.
+    public func idempotency(_ key: String) -> String { prefix + "idem:" + key }
+
+    /// SET of every queue name ever enqueued to (for listings).
+    public static func queueSet(namespace: String) -> String { namespace + ":queues" }
+    /// LIST that `jobkit.record` appends to.
+    public static func diagnostics(namespace: String, key: String) -> String { namespace + ":diag:" + key }
+}
