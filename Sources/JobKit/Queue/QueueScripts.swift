@@ -4,7 +4,8 @@ enum QueueScripts {
     ///
     /// KEYS: 1 ready (for routing). ARGV: 1 prefix, 2 count, then per job 12 values: id, name, payload,
     /// priority, delayMs, runAtMs (0 = none), maxAttempts, backoff, timeoutMs, tenant, correlation,
-    /// idempotency key ('' = none), followed once at the end by the idempotency TTL in ms.
+    /// idempotency key ('' = none), followed once at the end by the idempotency TTL in ms. Pushes the wake
+    /// marker once (also for delayed jobs, so that idle fetchers recompute how long to wait).
     /// Reply: per job, `[id, created]` flattened — `created` is 0 when an idempotency key matched an
     /// existing job, whose id is returned.
     static let enqueue = RedisScript(
@@ -48,6 +49,7 @@ enum QueueScripts {
                   fields[#fields + 1] = 'runAt'; fields[#fields + 1] = due
                   redis.call('HSET', key, unpack(fields))
                   redis.call('ZADD', P .. 'scheduled', due, id)
+                  woke = true
                 else
                   fields[#fields + 1] = 'state'; fields[#fields + 1] = 'ready'
                   redis.call('HSET', key, unpack(fields))

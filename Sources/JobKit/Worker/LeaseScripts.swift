@@ -105,6 +105,7 @@ enum LeaseScripts {
               local due = now + tonumber(ARGV[6])
               redis.call('HSET', key, 'state', 'scheduled', 'runAt', due, 'attempts', attempt - 1, unpack(fields))
               redis.call('ZADD', P .. 'scheduled', due, id)
+              wake()
               return {'scheduled', tonumber(ARGV[6])}
             end
             if kind == 'canceled' then
@@ -126,6 +127,7 @@ enum LeaseScripts {
               end
               redis.call('HSET', key, 'state', 'retrying', 'runAt', now + delay, unpack(fields))
               redis.call('ZADD', P .. 'retrying', now + delay, id)
+              wake()
               event('retrying', id, 'attempt', attempt, 'delayMs', delay)
               return {'retrying', delay}
             end
@@ -214,3 +216,4 @@ enum LeaseScripts {
             return {requeued, dead}
             """)
 }
+

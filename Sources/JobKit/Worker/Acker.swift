@@ -1,0 +1,137 @@
+import Logging
+import NIOCore
+import Synchronization
+
+/// Batches job completions: while one `complete` call is in flight, the next ones gather, so under load
+/// one script call acknowledges many jobs.
+final class Acker: Sendable {
+    struct Completion: Sendable {
+        var id: String
+        var token: String
+        var result: ByteBuffer
+    }
+
+    private struct State {
+        var pending: [String: [Completion]] = [:]
+        var count = 0
+        var waiter: CheckedContinuation<Void, Never>?
+        var finishing = false
+    }
+
+    private let state = Mutex(State())
+    private let redis: RedisPool
+    private let namespace: String
+    private let logger: Logger
+    /// Called with the ids whose completion was refused (lease lost).
+    private let onRefused: @Sendable (String, [String]) -> Void
+
+    init(redis: RedisPool, namespace: String, logger: Logger, onRefused: @escaping @Sendable (String, [String]) -> Void) {
+        self.redis = redis
+        self.namespace = namespace
+        self.logger = logger
+        self.onRefused = onRefused
+    }
+
+    func complete(queue: String, _ completion: Completion) {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.pending[queue, default: []].append(completion)
+            s.count += 1
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Resolved when ``run()`` has written everything after ``finish()``.
+    let stopped = OneShot<Void>()
+
+    /// Flushes until ``finish()`` is called and everything is written.
+    func run() async {
+        while let batch = await nextBatch() {
+            await flush(batch)
+        }
+        stopped.resolve(.success(()))
+    }
+
+    private func nextBatch() async -> [String: [Completion]]? {
+        while true {
+            let (batch, done): ([String: [Completion]]?, Bool) = state.withLock { s in
+                if s.count > 0 {
+                    let b = s.pending
+                    s.pending = [:]
+                    s.count = 0
+                    return (b, false)
+                }
+                return (nil, s.finishing)
+            }
+            if let batch { return batch }
+            if done { return nil }
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { s -> Bool in
+                    if s.count > 0 || s.finishing { return true }
+                    s.waiter = c
+                    return false
+                }
+                if resumeNow { c.resume() }
+            }
+        }
+    }
+
+    private func flush(_ batch: [String: [Completion]]) async {
+        var queues: [String] = []
+        var calls: [(keys: [String], arguments: [any RESPArgument])] = []
+        for (queue, items) in batch {
+            let keys = QueueKeys(namespace: namespace, queue: queue)
+            var start = 0
+            while start < items.count {
+                let end = min(items.count, start + 500)
+                var args: [any RESPArgument] = [keys.prefix]
+                args.reserveCapacity(1 + (end - start) * 3)
+                for c in items[start..<end] {
+                    args.append(c.id)
+                    args.append(c.token)
+                    args.append(c.result)
+                }
+                queues.append(queue)
+                calls.append((keys: [keys.active], arguments: args))
+                start = end
+            }
+        }
+        var failures = 0
+        while true {
+            do {
+                let replies = try await redis.runBatch(LeaseScripts.complete, calls: calls)
+                for (queue, reply) in zip(queues, replies) {
+                    if case .error(let text) = reply {
+                        logger.error("Completion script failed", metadata: ["queue.name": "\(queue)", "error": "\(String(buffer: text))"])
+                        continue
+                    }
+                    let refused = (reply.array ?? []).compactMap(\.string)
+                    if !refused.isEmpty { onRefused(queue, refused) }
+                }
+                return
+            } catch {
+                failures += 1
+                logger.error(
+                    "Completion write failed; retrying (leases keep the jobs safe)",
+                    metadata: ["error": "\(error)", "jobs": "\(calls.count)"])
+                let finishing = state.withLock { $0.finishing }
+                if finishing && failures >= 5 {
+                    logger.error("Giving up on completions at shutdown; their leases will expire and the jobs run again")
+                    return
+                }
+                try? await Task.sleep(for: .milliseconds(min(5000, 50 << min(failures, 7))))
+            }
+        }
+    }
+
+    /// Stops accepting waits: ``run()`` returns once pending completions are written.
+    func finish() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.finishing = true
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume()
+    }
+}

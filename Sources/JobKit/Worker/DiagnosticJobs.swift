@@ -1,0 +1,49 @@
+import NIOCore
+
+/// Jobs every node registers, for operators, tests and benchmarks.
+public enum DiagnosticJobs {
+    /// `jobkit.noop`: does nothing.
+    public struct Noop: JobPayload {
+        public static let jobName = "jobkit.noop"
+        public init() {}
+    }
+    /// `jobkit.sleep {"ms": N}`: sleeps N ms, cancellably.
+    public struct Sleep: JobPayload {
+        public static let jobName = "jobkit.sleep"
+        public var ms: Int
+        public init(ms: Int) { self.ms = ms }
+    }
+    /// `jobkit.fail {"times": N}`: fails the first N attempts, then succeeds; N < 0 always fails.
+    public struct Fail: JobPayload {
+        public static let jobName = "jobkit.fail"
+        public var times: Int
+        public init(times: Int) { self.times = times }
+    }
+    /// `jobkit.record {"key": K}`: appends `"<job id>:<attempt>"` to the list `<namespace>:diag:<K>`.
+    public struct Record: JobPayload {
+        public static let jobName = "jobkit.record"
+        public var key: String
+        public init(key: String) { self.key = key }
+    }
+
+    /// The error `jobkit.fail` throws.
+    public struct DeliberateFailure: Error, CustomStringConvertible {
+        public var attempt: Int
+        public var description: String { "jobkit.fail: deliberate failure on attempt \(attempt)" }
+    }
+
+    /// Registers the four diagnostic jobs.
+    public static func register(in registry: JobRegistry) {
+        // noop and record skip JSON decoding: they sit on the benchmark's hot path.
+        registry.registerRaw(Noop.jobName) { _, _ in ByteBuffer() }
+        registry.register(Sleep.self) { job, _ in try await Task.sleep(for: .milliseconds(job.ms)) }
+        registry.register(Fail.self) { job, context in
+            if job.times < 0 || context.attempt <= job.times { throw DeliberateFailure(attempt: context.attempt) }
+        }
+        registry.register(Record.self) { job, context in
+            _ = try await context.redis.send(
+                RedisCommand(
+                    "RPUSH", QueueKeys.diagnostics(namespace: context.namespace, key: job.key), "\(context.id):\(context.attempt)"))
+        }
+    }
+}

@@ -1,0 +1,406 @@
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// Claims jobs from Redis and runs them: the fetcher, the job slots, the lease keeper, the reaper and the
+/// completion batcher of one node.
+///
+/// Run it as a `Service` (``run()``): graceful shutdown stops claiming, lets running jobs finish within
+/// ``WorkerOptions/shutdownGrace``, then cancels the rest and hands them back to `ready` at once.
+///
+/// > Important: a worker does nothing until ``run()`` is called.
+public final class Worker: Service, Sendable {
+    public let options: WorkerOptions
+    public let namespace: String
+    let redis: RedisPool
+    let registry: JobRegistry
+    let logger: Logger
+    let slots: SlotGate
+    let acker: Acker
+    private let blocking: RedisConnection
+    private let state = Mutex(State())
+
+    struct State {
+        var running: [String: JobControl] = [:]
+        var stopping = false
+        var processed = 0
+        var failed = 0
+    }
+
+    /// Creates a worker.
+    ///
+    /// - Parameters:
+    ///   - redis: the pool for ordinary commands (the worker opens one more connection for blocking waits).
+    ///   - registry: the job handlers; the diagnostic `jobkit.*` jobs are added to it.
+    ///   - options: queues, concurrency, leases, timeouts.
+    ///   - namespace: key namespace (default `jobkit`).
+    public init(redis: RedisPool, registry: JobRegistry, options: WorkerOptions, namespace: String = "jobkit", logger: Logger = Logger(label: "jobkit.worker")) {
+        self.redis = redis
+        self.registry = registry
+        self.options = options
+        self.namespace = namespace
+        var logger = logger
+        logger[metadataKey: "node.id"] = "\(options.nodeID)"
+        self.logger = logger
+        self.slots = SlotGate(capacity: options.concurrency)
+        self.blocking = redis.makeDedicatedConnection(name: "jobkit-fetch-\(options.nodeID)")
+        let ackLogger = logger
+        let acker = Acker(redis: redis, namespace: namespace, logger: logger) { queue, ids in
+            ackLogger.warning(
+                "Completion refused: the lease was taken over or the job was deleted",
+                metadata: ["queue.name": "\(queue)", "job.ids": "\(ids.joined(separator: ","))"])
+        }
+        self.acker = acker
+        DiagnosticJobs.register(in: registry)
+    }
+
+    /// Jobs running now.
+    public var busy: Int { slots.busy }
+    /// Jobs this worker finished successfully / unsuccessfully since it started.
+    public var counters: (processed: Int, failed: Int) { state.withLock { ($0.processed, $0.failed) } }
+    /// The jobs running now.
+    var runningJobs: [JobControl] { state.withLock { Array($0.running.values) } }
+
+    /// Runs until graceful shutdown (or, in burst mode, until the queues are empty).
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await runUntilStopped()
+        } onGracefulShutdown: {
+            self.beginShutdown()
+        }
+    }
+
+    /// Stops claiming new jobs; running jobs get the grace period.
+    public func beginShutdown() {
+        let first = state.withLock { s -> Bool in
+            defer { s.stopping = true }
+            return !s.stopping
+        }
+        guard first else { return }
+        logger.debug("Worker stopping")
+        slots.close()
+        blocking.dropChannel()
+    }
+
+    var isStopping: Bool { state.withLock { $0.stopping } }
+
+    private func runUntilStopped() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.acker.run() }
+            group.addTask { await self.loop(every: self.options.renewInterval) { await self.renewLeases() } }
+            group.addTask { await self.loop(every: self.options.reapInterval) { await self.reap() } }
+            group.addTask { await self.loop(every: .milliseconds(100)) { self.watchdog() } }
+            await self.reap()
+            await self.fetchLoop(group: &group)
+            await self.drainRunning()
+            self.acker.finish()
+            try? await self.acker.stopped.value()
+            await self.blocking.close()
+            group.cancelAll()
+        }
+    }
+
+    private func loop(every interval: Duration, _ body: @Sendable () async -> Void) async {
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: interval) } catch { return }
+            await body()
+        }
+    }
+
+    // MARK: Fetching
+
+    private func fetchLoop(group: inout DiscardingTaskGroup) async {
+        var failures = 0
+        while !isStopping {
+            let free = await slots.reserveFree()
+            if isStopping || free == 0 {
+                slots.release(free)
+                break
+            }
+            var claimed = 0
+            var nextDue = Int.max
+            do {
+                for queue in queueOrder() where claimed < free {
+                    let keys = QueueKeys(namespace: namespace, queue: queue)
+                    let reply = try await redis.run(
+                        LeaseScripts.claim, keys: [keys.ready],
+                        arguments: [keys.prefix, free - claimed, Int(options.leaseDuration.milliseconds), options.nodeID])
+                    let (_, due, jobs) = try ClaimedJob.parse(reply, queue: queue)
+                    if due >= 0 { nextDue = min(nextDue, due) }
+                    for job in jobs { start(job, group: &group) }
+                    claimed += jobs.count
+                }
+                failures = 0
+            } catch {
+                failures += 1
+                logger.error("Redis unreachable; cannot claim jobs", metadata: ["error": "\(error)"])
+                slots.release(free - claimed)
+                try? await Task.sleep(for: .milliseconds(min(5000, 50 << min(failures, 7))))
+                continue
+            }
+            slots.release(free - claimed)
+            if claimed == 0 {
+                if options.burst {
+                    if slots.busy == 0 { break }
+                    try? await Task.sleep(for: .milliseconds(20))
+                    continue
+                }
+                await waitForWork(maxMilliseconds: nextDue)
+            }
+        }
+    }
+
+    /// Queue names in the order to try this round: strict order, or a weighted random order.
+    private func queueOrder() -> [String] {
+        if options.strict || options.queues.count == 1 { return options.queues.map(\.name) }
+        var remaining = options.queues
+        var order: [String] = []
+        while !remaining.isEmpty {
+            let total = remaining.reduce(0) { $0 + $1.weight }
+            var pick = Int.random(in: 0..<total)
+            let index = remaining.firstIndex { q in
+                if pick < q.weight { return true }
+                pick -= q.weight
+                return false
+            }!
+            order.append(remaining.remove(at: index).name)
+        }
+        return order
+    }
+
+    /// Blocks on the queues' wake markers until new work is pushed or the next scheduled job is due.
+    private func waitForWork(maxMilliseconds: Int) async {
+        let waitMs = min(Int(options.maxIdleWait.milliseconds), maxMilliseconds)
+        guard waitMs > 0 else { return }
+        let wakeKeys = options.queues.map { QueueKeys(namespace: namespace, queue: $0.name).wake }
+        let seconds = String(format3(Double(waitMs) / 1000))
+        do {
+            _ = try await blocking.sendBlocking(
+                RedisCommand("BLPOP", strings: wakeKeys + [seconds]), timeout: .milliseconds(Int64(waitMs) + 5000))
+        } catch {
+            if !isStopping {
+                logger.debug("Wake wait failed", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+
+    // MARK: Running
+
+    private func start(_ job: ClaimedJob, group: inout DiscardingTaskGroup) {
+        let entry = registry.entry(job.name)
+        let timeout: Duration =
+            job.timeoutMs > 0 ? .milliseconds(job.timeoutMs) : (entry?.timeout ?? options.defaultTimeout)
+        let control = JobControl(job: job, timeout: timeout)
+        state.withLock { $0.running[job.id] = control }
+        group.addTask {
+            await self.execute(control, entry: entry)
+            self.state.withLock { _ = $0.running.removeValue(forKey: job.id) }
+            self.slots.release()
+        }
+    }
+
+    private func execute(_ control: JobControl, entry: JobRegistry.Entry?) async {
+        let job = control.job
+        var logger = self.logger
+        logger[metadataKey: "job.id"] = "\(job.id)"
+        logger[metadataKey: "job.name"] = "\(job.name)"
+        logger[metadataKey: "job.attempt"] = "\(job.attempt)"
+        logger[metadataKey: "queue.name"] = "\(job.queue)"
+        if let tenant = job.tenant { logger[metadataKey: "tenant.id"] = "\(tenant)" }
+        if let correlation = job.correlation { logger[metadataKey: "correlation.id"] = "\(correlation)" }
+
+        guard let entry else {
+            await fail(job, kind: "poison", error: "unknown job name '\(job.name)'", logger: logger)
+            return
+        }
+        let context = JobContext(
+            id: job.id, name: job.name, queue: job.queue, attempt: job.attempt, maxAttempts: job.maxAttempts,
+            tenantID: job.tenant, correlationID: job.correlation, enqueuedAtMs: job.enqueuedAt, logger: logger,
+            namespace: namespace, redis: redis)
+        let done = control.done
+        let payload = job.payload
+        // Unstructured on purpose: a handler that ignores cancellation past the grace period is abandoned,
+        // so that shutdown and slot accounting never wait on it forever.
+        let task = Task {
+            do {
+                done.resolve(.success(.success(try await entry.handler(payload, context))))
+            } catch {
+                done.resolve(.success(.thrown(error)))
+            }
+        }
+        control.attach(task)
+        let outcome = (try? await done.value()) ?? .abandoned
+        await finalize(control, outcome: outcome, logger: logger)
+    }
+
+    private func finalize(_ control: JobControl, outcome: JobOutcome, logger: Logger) async {
+        let job = control.job
+        let reason = control.reason
+        if case .success(let result) = outcome, reason != .leaseLost {
+            acker.complete(queue: job.queue, .init(id: job.id, token: job.token, result: result))
+            state.withLock { $0.processed += 1 }
+            return
+        }
+        switch reason {
+        case .shutdown:
+            await release([job])
+            return
+        case .leaseLost:
+            logger.warning("Job stopped: its lease was taken over by another node")
+            return
+        case .canceled:
+            await fail(job, kind: "canceled", error: "canceled", logger: logger)
+            return
+        case .timeout(let limit):
+            await fail(job, kind: "error", error: "timed out after \(limit)", logger: logger)
+            return
+        case nil:
+            break
+        }
+        switch outcome {
+        case .thrown(let error as JobRetryLater):
+            await fail(job, kind: "later", error: error.reason, delay: error.delay, logger: logger)
+        case .thrown(let error as JobPayloadError):
+            await fail(job, kind: "poison", error: error.description, logger: logger)
+        case .thrown(let error):
+            await fail(job, kind: "error", error: String(describing: error), logger: logger)
+        case .abandoned, .success:
+            await fail(job, kind: "error", error: "abandoned", logger: logger)
+        }
+    }
+
+    private func fail(_ job: ClaimedJob, kind: String, error: String, delay: Duration = .zero, logger: Logger) async {
+        let keys = QueueKeys(namespace: namespace, queue: job.queue)
+        let text = String(error.prefix(4000))
+        var failures = 0
+        while true {
+            do {
+                let reply = try await redis.run(
+                    LeaseScripts.fail, keys: [keys.active],
+                    arguments: [
+                        keys.prefix, job.id, job.token, kind, text, Int(delay.milliseconds),
+                        Double.random(in: 0..<1), options.nodeID,
+                    ])
+                let outcome = reply.array?.first?.string ?? "?"
+                switch outcome {
+                case "dead":
+                    state.withLock { $0.failed += 1 }
+                    logger.warning("Job dead", metadata: ["error": "\(text)"])
+                case "refused":
+                    logger.warning("Failure refused: the job's lease is no longer ours")
+                case "canceled":
+                    state.withLock { $0.failed += 1 }
+                    logger.info("Job canceled")
+                default:
+                    state.withLock { $0.failed += 1 }
+                    logger.debug("Job failed; retrying", metadata: ["outcome": "\(outcome)", "error": "\(text)"])
+                }
+                return
+            } catch {
+                failures += 1
+                logger.error("Cannot record job failure; retrying", metadata: ["error": "\(error)"])
+                if failures >= 10 {
+                    logger.error("Giving up recording the failure; the lease will expire and the reaper retries the job")
+                    return
+                }
+                try? await Task.sleep(for: .milliseconds(min(5000, 50 << min(failures, 7))))
+            }
+        }
+    }
+
+    private func release(_ jobs: [ClaimedJob]) async {
+        var byQueue: [String: [ClaimedJob]] = [:]
+        for job in jobs { byQueue[job.queue, default: []].append(job) }
+        for (queue, jobs) in byQueue {
+            let keys = QueueKeys(namespace: namespace, queue: queue)
+            var args: [any RESPArgument] = [keys.prefix]
+            for job in jobs { args += [job.id, job.token] as [any RESPArgument] }
+            do {
+                _ = try await redis.run(LeaseScripts.release, keys: [keys.active], arguments: args)
+                logger.debug("Jobs handed back", metadata: ["queue.name": "\(queue)", "count": "\(jobs.count)"])
+            } catch {
+                logger.error(
+                    "Cannot hand jobs back; they run again when their leases expire",
+                    metadata: ["queue.name": "\(queue)", "error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: Leases
+
+    private func renewLeases() async {
+        let running = runningJobs
+        guard !running.isEmpty else { return }
+        var byQueue: [String: [ClaimedJob]] = [:]
+        for c in running { byQueue[c.job.queue, default: []].append(c.job) }
+        for (queue, jobs) in byQueue {
+            let keys = QueueKeys(namespace: namespace, queue: queue)
+            var args: [any RESPArgument] = [keys.prefix, Int(options.leaseDuration.milliseconds)]
+            for job in jobs { args += [job.id, job.token] as [any RESPArgument] }
+            do {
+                let lost = try await redis.run(LeaseScripts.renew, keys: [keys.active], arguments: args)
+                for id in (lost.array ?? []).compactMap(\.string) {
+                    state.withLock { $0.running[id] }?.stop(.leaseLost)
+                }
+            } catch {
+                logger.error("Lease renewal failed", metadata: ["queue.name": "\(queue)", "error": "\(error)"])
+            }
+        }
+    }
+
+    private func reap() async {
+        for queue in options.queues {
+            let keys = QueueKeys(namespace: namespace, queue: queue.name)
+            do {
+                let reply = try await redis.run(LeaseScripts.reap, keys: [keys.active], arguments: [keys.prefix, 1000])
+                let counts = (reply.array ?? []).compactMap(\.int)
+                if counts.count == 2, counts[0] + counts[1] > 0 {
+                    logger.info(
+                        "Expired leases reclaimed",
+                        metadata: ["queue.name": "\(queue.name)", "requeued": "\(counts[0])", "dead": "\(counts[1])"])
+                }
+            } catch {
+                logger.debug("Reaper failed", metadata: ["queue.name": "\(queue.name)", "error": "\(error)"])
+            }
+        }
+    }
+
+    private func watchdog() {
+        let now = ContinuousClock.now
+        for control in runningJobs { control.check(now: now, grace: options.cancellationGrace) }
+    }
+
+    // MARK: Shutdown
+
+    private func drainRunning() async {
+        let graceEnd = ContinuousClock.now + options.shutdownGrace
+        while slots.busy > 0, ContinuousClock.now < graceEnd {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        guard slots.busy > 0 else { return }
+        let running = runningJobs
+        logger.info("Grace period over; canceling and handing back running jobs", metadata: ["count": "\(running.count)"])
+        for control in running { control.stop(.shutdown) }
+        let hardEnd = ContinuousClock.now + options.cancellationGrace + .seconds(1)
+        while slots.busy > 0, ContinuousClock.now < hardEnd {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Stops a running job now (operator cancel). Returns false if this worker does not run it.
+    @discardableResult
+    func stopJob(_ id: String, reason: StopReason) -> Bool {
+        guard let control = state.withLock({ $0.running[id] }) else { return false }
+        control.stop(reason)
+        return true
+    }
+}
+
+/// Seconds with three decimals, for `BLPOP` timeouts.
+func format3(_ value: Double) -> String {
+    let ms = Int((value * 1000).rounded())
+    let frac = ms % 1000
+    return "\(ms / 1000)." + (frac < 10 ? "00" : frac < 100 ? "0" : "") + "\(frac)"
+}
