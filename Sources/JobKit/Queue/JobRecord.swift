@@ -34,6 +34,34 @@ public struct JobRecord: Sendable, Codable, Equatable {
         public var kind: String
     }
 
+    enum CodingKeys: String, CodingKey {
+        case id, name, queue, state, priority, attempts, maxAttempts, enqueuedAtMs, startedAtMs, finishedAtMs, runAtMs,
+            node, lastError, tenant, correlation, payload, result, history
+    }
+
+    /// Encodes every key, with `null` for absent values, so that scripts can rely on the keys.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(name, forKey: .name)
+        try c.encode(queue, forKey: .queue)
+        try c.encode(state, forKey: .state)
+        try c.encode(priority, forKey: .priority)
+        try c.encode(attempts, forKey: .attempts)
+        try c.encode(maxAttempts, forKey: .maxAttempts)
+        try c.encode(enqueuedAtMs, forKey: .enqueuedAtMs)
+        try c.encode(startedAtMs, forKey: .startedAtMs)
+        try c.encode(finishedAtMs, forKey: .finishedAtMs)
+        try c.encode(runAtMs, forKey: .runAtMs)
+        try c.encode(node, forKey: .node)
+        try c.encode(lastError, forKey: .lastError)
+        try c.encode(tenant, forKey: .tenant)
+        try c.encode(correlation, forKey: .correlation)
+        try c.encode(payload, forKey: .payload)
+        try c.encode(result, forKey: .result)
+        try c.encode(history, forKey: .history)
+    }
+
     /// Builds a record from `HGETALL` output; `nil` when the hash is empty.
     init?(id: String, queue: String, hash: RESPValue) {
         guard let flat = hash.array, !flat.isEmpty else { return nil }

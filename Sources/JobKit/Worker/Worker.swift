@@ -142,8 +142,10 @@ public final class Worker: Service, Sendable {
             slots.release(free - claimed)
             if claimed == 0 {
                 if options.burst {
-                    if slots.busy == 0 { break }
-                    try? await Task.sleep(for: .milliseconds(20))
+                    // Done when nothing runs and nothing is due within a minute (retries waiting out a short
+                    // backoff are waited for; jobs scheduled further out are left for a later run).
+                    if slots.busy == 0 && (nextDue == Int.max || nextDue > 60_000) { break }
+                    await waitForWork(maxMilliseconds: slots.busy > 0 ? 20 : nextDue)
                     continue
                 }
                 await waitForWork(maxMilliseconds: nextDue)

@@ -30,7 +30,8 @@ public struct WorkerOptions: Sendable {
     public var shutdownGrace: Duration = .seconds(30)
     /// How long a job that ignores cancellation is waited for before its slot is taken back.
     public var cancellationGrace: Duration = .seconds(5)
-    /// Exit once the queues are empty and nothing runs (RQ's burst mode).
+    /// Exit once the queues are empty and nothing runs (RQ's burst mode). Retries due within a minute are
+    /// waited for; jobs scheduled further out are left for a later run.
     public var burst: Bool = false
     /// Longest blocking wait for new work, so that scheduled jobs are seen even without a wake marker.
     public var maxIdleWait: Duration = .seconds(5)

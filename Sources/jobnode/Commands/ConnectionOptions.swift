@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import JobKit
+import Logging
+
+/// `--redis` and `--namespace`, taken by every command.
+struct ConnectionOptions: ParsableArguments {
+    @Option(name: .long, help: "Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379).")
+    var redis: String?
+
+    @Option(name: .long, help: "Key namespace.")
+    var namespace: String = "jobkit"
+
+    var redisURL: String {
+        redis ?? ProcessInfo.processInfo.environment["REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "redis://127.0.0.1:6379"
+    }
+
+    /// A pool for CLI commands: fails fast when Redis is unreachable.
+    func makePool(size: Int = 1, clientName: String = "jobnode-cli", logger: Logger = CLI.quietLogger) throws -> RedisPool {
+        var config = try RedisConfiguration(url: redisURL, clientName: clientName, logger: logger)
+        config.connectTimeout = .seconds(3)
+        return RedisPool(configuration: config, size: size)
+    }
+
+    func makeQueue(logger: Logger = CLI.quietLogger) throws -> JobQueue {
+        JobQueue(redis: try makePool(logger: logger), namespace: namespace, logger: logger)
+    }
+}
+
+enum CLI {
+    static var quietLogger: Logger {
+        var l = Logger(label: "jobnode")
+        l.logLevel = .critical
+        return l
+    }
+
+    /// Prints `message` as one line on stderr and exits non-zero.
+    static func fail(_ message: String, code: Int32 = 1) -> Never {
+        FileHandle.standardError.write(Data("jobnode: error: \(message)\n".utf8))
+        exit(code)
+    }
+
+    /// Runs `body`, turning any error into one clear line on stderr and exit code 1.
+    static func guarded<T>(_ body: () async throws -> T) async -> T {
+        do {
+            return try await body()
+        } catch let error as ExitCode {
+            exit(error.rawValue)
+        } catch let error as RedisError {
+            switch error.code {
+            case .connectionClosed, .timeout, .tls, .authenticationFailed:
+                fail("Redis unreachable: \(error.message)")
+            default:
+                fail(error.description)
+            }
+        } catch let error as QueueError {
+            fail(error.message)
+        } catch {
+            fail("\(error)")
+        }
+    }
+
+    /// Parses `30s`, `500ms`, `2m`, `1h`, `1d` or a plain number of seconds.
+    static func duration(_ text: String) throws -> Duration {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            if let v = Double(text.dropLast(suffix.count)), v >= 0 { return .milliseconds(Int64(v * scale * 1000)) }
+        }
+        if let v = Double(text), v >= 0 { return .milliseconds(Int64(v * 1000)) }
+        throw ValidationError("invalid duration '\(text)' (use e.g. 500ms, 30s, 5m, 1h)")
+    }
+
+    static func printJSON<T: Encodable>(_ value: T) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+}
