@@ -77,3 +77,32 @@ public func withTestNamespace<T>(
         throw error
     }
 }
+
+extension TestEnvironment {
+    /// The `jobnode` binary built by `scripts/test` (`JOBNODE_BIN`).
+    public static func jobnodeBinary() throws -> String {
+        if let bin = ProcessInfo.processInfo.environment["JOBNODE_BIN"], FileManager.default.isExecutableFile(atPath: bin) {
+            return bin
+        }
+        let guess = FileManager.default.currentDirectoryPath + "/.build/debug/jobnode"
+        if FileManager.default.isExecutableFile(atPath: guess) { return guess }
+        throw Missing(description: "jobnode binary not found: run the tests with scripts/test (it exports JOBNODE_BIN)")
+    }
+}
+
+/// A `jobnode` process started by a test.
+public final class JobNodeProcess: Sendable {
+    public let process: ChildProcess
+    public let logPath: String
+
+    /// Starts `jobnode <arguments>` with `REDIS_URL` set to the shared test server.
+    public init(_ arguments: [String], logPath: String) throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment["REDIS_URL"] = try TestEnvironment.redisURL()
+        self.logPath = logPath
+        self.process = try ChildProcess(try TestEnvironment.jobnodeBinary(), arguments, outputPath: logPath, environment: environment)
+    }
+
+    /// The process's output so far.
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+}

@@ -82,5 +82,5 @@ public struct RetentionPolicy: Sendable, Hashable {
     /// Canceled jobs: 10,000 records, 24 h.
     public static let canceledDefault = RetentionPolicy(count: 10_000, age: .seconds(86_400))
     /// Keep nothing (fire-and-forget).
-    public static let none = RetentionPolicy(count: 0, age: .zero)
+    public static let keepNothing = RetentionPolicy(count: 0, age: .zero)
 }

@@ -15,52 +15,51 @@ enum QueueScripts {
             local now = now_ms()
             local seq = redis.call('INCRBY', P .. 'seq', count) - count
             local out = {}
-            local woke = false
+            local ready = {}
+            local scheduled = {}
             for j = 0, count - 1 do
               local b = 3 + j * 12
               local id = ARGV[b]
               local idem = ARGV[b + 11]
-              local existing = false
+              local prior = false
               if idem ~= '' then
-                local prior = redis.call('GET', P .. 'idem:' .. idem)
-                if prior then
-                  out[#out + 1] = prior
-                  out[#out + 1] = 0
-                  existing = true
-                else
-                  redis.call('SET', P .. 'idem:' .. idem, id, 'PX', idemTtl)
-                end
+                prior = redis.call('GET', P .. 'idem:' .. idem)
+                if not prior then redis.call('SET', P .. 'idem:' .. idem, id, 'PX', idemTtl) end
               end
-              if not existing then
+              if prior then
+                out[#out + 1] = prior
+                out[#out + 1] = 0
+              else
                 seq = seq + 1
                 local key = P .. 'job:' .. id
                 local priority = tonumber(ARGV[b + 3])
                 local score = (1000 - priority) * 2199023255552 + seq
                 local due = tonumber(ARGV[b + 5])
                 if due == 0 and tonumber(ARGV[b + 4]) > 0 then due = now + tonumber(ARGV[b + 4]) end
-                local fields = {'name', ARGV[b + 1], 'payload', ARGV[b + 2], 'priority', priority, 'attempts', 0,
-                  'maxAttempts', ARGV[b + 6], 'backoff', ARGV[b + 7], 'timeoutMs', ARGV[b + 8], 'enqueuedAt', now,
-                  'score', score, 'token', 0}
-                if ARGV[b + 9] ~= '' then fields[#fields + 1] = 'tenant'; fields[#fields + 1] = ARGV[b + 9] end
-                if ARGV[b + 10] ~= '' then fields[#fields + 1] = 'correlation'; fields[#fields + 1] = ARGV[b + 10] end
-                if idem ~= '' then fields[#fields + 1] = 'idem'; fields[#fields + 1] = idem end
+                -- Defaults are not stored: priority 0, attempts 0, token 0, timeoutMs 0, no tenant/correlation.
                 if due > now then
-                  fields[#fields + 1] = 'state'; fields[#fields + 1] = 'scheduled'
-                  fields[#fields + 1] = 'runAt'; fields[#fields + 1] = due
-                  redis.call('HSET', key, unpack(fields))
-                  redis.call('ZADD', P .. 'scheduled', due, id)
-                  woke = true
+                  redis.call('HSET', key, 'name', ARGV[b + 1], 'payload', ARGV[b + 2], 'maxAttempts', ARGV[b + 6],
+                    'backoff', ARGV[b + 7], 'enqueuedAt', now, 'score', score, 'state', 'scheduled', 'runAt', due)
+                  scheduled[#scheduled + 1] = due
+                  scheduled[#scheduled + 1] = id
                 else
-                  fields[#fields + 1] = 'state'; fields[#fields + 1] = 'ready'
-                  redis.call('HSET', key, unpack(fields))
-                  redis.call('ZADD', P .. 'ready', score, id)
-                  woke = true
+                  redis.call('HSET', key, 'name', ARGV[b + 1], 'payload', ARGV[b + 2], 'maxAttempts', ARGV[b + 6],
+                    'backoff', ARGV[b + 7], 'enqueuedAt', now, 'score', score, 'state', 'ready')
+                  ready[#ready + 1] = score
+                  ready[#ready + 1] = id
                 end
+                if priority ~= 0 then redis.call('HSET', key, 'priority', priority) end
+                if ARGV[b + 8] ~= '0' then redis.call('HSET', key, 'timeoutMs', ARGV[b + 8]) end
+                if ARGV[b + 9] ~= '' then redis.call('HSET', key, 'tenant', ARGV[b + 9]) end
+                if ARGV[b + 10] ~= '' then redis.call('HSET', key, 'correlation', ARGV[b + 10]) end
+                if idem ~= '' then redis.call('HSET', key, 'idem', idem) end
                 out[#out + 1] = id
                 out[#out + 1] = 1
               end
             end
-            if woke then wake() end
+            if #ready > 0 then redis.call('ZADD', P .. 'ready', unpack(ready)) end
+            if #scheduled > 0 then redis.call('ZADD', P .. 'scheduled', unpack(scheduled)) end
+            if #ready > 0 or #scheduled > 0 then wake() end
             return out
             """)
 

@@ -16,8 +16,19 @@ public struct JobContext: Sendable {
     public let correlationID: String?
     /// When the job was enqueued (Redis time, ms since the Unix epoch).
     public let enqueuedAtMs: Int64
-    /// A logger that already carries `job.id`, `job.name`, `job.attempt`, `queue.name` and `tenant.id`.
-    public let logger: Logger
+    /// A logger that already carries `job.id`, `job.name`, `job.attempt`, `queue.name`, `tenant.id` and
+    /// `correlation.id` (built on first use, so that jobs that never log don't pay for it).
+    public var logger: Logger {
+        var l = baseLogger
+        l[metadataKey: "job.id"] = "\(id)"
+        l[metadataKey: "job.name"] = "\(name)"
+        l[metadataKey: "job.attempt"] = "\(attempt)"
+        l[metadataKey: "queue.name"] = "\(queue)"
+        if let tenantID { l[metadataKey: "tenant.id"] = "\(tenantID)" }
+        if let correlationID { l[metadataKey: "correlation.id"] = "\(correlationID)" }
+        return l
+    }
+    let baseLogger: Logger
     /// The node's namespace (for jobs that write their own keys).
     public let namespace: String
     /// The node's Redis pool (for diagnostic jobs; domain jobs keep their own clients).

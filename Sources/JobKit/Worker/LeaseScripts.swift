@@ -37,22 +37,26 @@ enum LeaseScripts {
             end
             local popped = redis.call('ZPOPMIN', P .. 'ready', tonumber(ARGV[2]))
             local deadline = now + tonumber(ARGV[3])
+            local leases = {}
             for i = 1, #popped, 2 do
               local id = popped[i]
               local key = P .. 'job:' .. id
               local f = redis.call('HMGET', key, 'name', 'payload', 'attempts', 'maxAttempts', 'timeoutMs', 'tenant',
-                'correlation', 'enqueuedAt')
+                'correlation', 'enqueuedAt', 'token')
               if f[1] then
-                local attempt = tonumber(f[3]) + 1
-                local token = redis.call('HINCRBY', key, 'token', 1)
-                redis.call('HSET', key, 'state', 'active', 'attempts', attempt, 'startedAt', now, 'node', ARGV[4])
-                redis.call('ZADD', P .. 'active', deadline, id)
+                local attempt = tonumber(f[3] or '0') + 1
+                local token = tonumber(f[9] or '0') + 1
+                redis.call('HSET', key, 'state', 'active', 'attempts', attempt, 'startedAt', now, 'node', ARGV[4],
+                  'token', token)
+                leases[#leases + 1] = deadline
+                leases[#leases + 1] = id
                 local n = #out
                 out[n + 1] = id; out[n + 2] = token; out[n + 3] = f[1]; out[n + 4] = f[2]; out[n + 5] = attempt
-                out[n + 6] = f[4]; out[n + 7] = f[5]; out[n + 8] = f[6] or ''; out[n + 9] = f[7] or ''
+                out[n + 6] = f[4]; out[n + 7] = f[5] or '0'; out[n + 8] = f[6] or ''; out[n + 9] = f[7] or ''
                 out[n + 10] = f[8]
               end
             end
+            if #leases > 0 then redis.call('ZADD', P .. 'active', unpack(leases)) end
             return out
             """)
 
@@ -65,7 +69,8 @@ enum LeaseScripts {
             local now = now_ms()
             local count, age = retention('completed')
             local refused = {}
-            local done = 0
+            local removed = {}
+            local deleted = {}
             for i = 2, #ARGV, 3 do
               local id = ARGV[i]
               local key = P .. 'job:' .. id
@@ -73,13 +78,20 @@ enum LeaseScripts {
               if f[1] ~= ARGV[i + 1] or f[2] ~= 'active' then
                 refused[#refused + 1] = id
               else
-                redis.call('ZREM', P .. 'active', id)
-                finish(id, key, 'completed', now, count, age, {'result', ARGV[i + 2]})
+                removed[#removed + 1] = id
+                if count <= 0 or age <= 0 then
+                  deleted[#deleted + 1] = key
+                else
+                  finish(id, key, 'completed', now, count, age, {'result', ARGV[i + 2]})
+                end
                 if f[3] then event('completed', id, 'result', ARGV[i + 2]) end
-                done = done + 1
               end
             end
-            if done > 0 then redis.call('HINCRBY', P .. 'stats', 'completed', done) end
+            if #removed > 0 then
+              redis.call('ZREM', P .. 'active', unpack(removed))
+              redis.call('HINCRBY', P .. 'stats', 'completed', #removed)
+            end
+            if #deleted > 0 then redis.call('DEL', unpack(deleted)) end
             return refused
             """)
 
@@ -95,7 +107,7 @@ enum LeaseScripts {
             local f = redis.call('HMGET', key, 'token', 'state', 'attempts', 'maxAttempts', 'backoff', 'history')
             if f[1] ~= token or f[2] ~= 'active' then return {'refused', 0} end
             local now = now_ms()
-            local attempt = tonumber(f[3])
+            local attempt = tonumber(f[3] or '1')
             redis.call('ZREM', P .. 'active', id)
             local history = cjson.decode(f[6] or '[]')
             history[#history + 1] = {attempt = attempt, at = now, node = ARGV[8], error = err, kind = kind}
@@ -114,7 +126,7 @@ enum LeaseScripts {
               event('canceled', id, 'error', err)
               return {'canceled', 0}
             end
-            if kind ~= 'poison' and attempt < tonumber(f[4]) then
+            if kind ~= 'poison' and attempt < tonumber(f[4] or '1') then
               local delay = 0
               local b = f[5] or 'none'
               local base, cap = string.match(b, '^exp:(%d+):(%d+)$')
@@ -150,7 +162,7 @@ enum LeaseScripts {
               local f = redis.call('HMGET', key, 'token', 'state', 'score', 'attempts')
               if f[1] == ARGV[i + 1] and f[2] == 'active' then
                 redis.call('ZREM', P .. 'active', id)
-                redis.call('HSET', key, 'state', 'ready', 'attempts', math.max(0, tonumber(f[4]) - 1))
+                redis.call('HSET', key, 'state', 'ready', 'attempts', math.max(0, tonumber(f[4] or '0') - 1))
                 redis.call('ZADD', P .. 'ready', f[3], id)
                 n = n + 1
               end
@@ -194,10 +206,10 @@ enum LeaseScripts {
               if f[1] == 'active' then
                 local err = 'lease expired: node ' .. (f[5] or '?') .. ' stopped renewing'
                 local history = cjson.decode(f[6] or '[]')
-                history[#history + 1] = {attempt = tonumber(f[2]), at = now, node = f[5] or '', error = err, kind = 'lease'}
+                history[#history + 1] = {attempt = tonumber(f[2] or '0'), at = now, node = f[5] or '', error = err, kind = 'lease'}
                 while #history > 25 do table.remove(history, 1) end
                 local fields = {'lastError', err, 'history', cjson.encode(history)}
-                if tonumber(f[2]) < tonumber(f[3]) then
+                if tonumber(f[2] or '0') < tonumber(f[3] or '1') then
                   redis.call('HSET', key, 'state', 'ready', unpack(fields))
                   redis.call('HINCRBY', key, 'token', 1)
                   redis.call('ZADD', P .. 'ready', f[4], id)

@@ -125,7 +125,7 @@ public final class Worker: Service, Sendable {
                     let keys = QueueKeys(namespace: namespace, queue: queue)
                     let reply = try await redis.run(
                         LeaseScripts.claim, keys: [keys.ready],
-                        arguments: [keys.prefix, free - claimed, Int(options.leaseDuration.milliseconds), options.nodeID])
+                        arguments: [keys.prefix, min(free - claimed, 1000), Int(options.leaseDuration.milliseconds), options.nodeID])
                     let (_, due, jobs) = try ClaimedJob.parse(reply, queue: queue)
                     if due >= 0 { nextDue = min(nextDue, due) }
                     for job in jobs { start(job, group: &group) }
@@ -205,22 +205,14 @@ public final class Worker: Service, Sendable {
 
     private func execute(_ control: JobControl, entry: JobRegistry.Entry?) async {
         let job = control.job
-        var logger = self.logger
-        logger[metadataKey: "job.id"] = "\(job.id)"
-        logger[metadataKey: "job.name"] = "\(job.name)"
-        logger[metadataKey: "job.attempt"] = "\(job.attempt)"
-        logger[metadataKey: "queue.name"] = "\(job.queue)"
-        if let tenant = job.tenant { logger[metadataKey: "tenant.id"] = "\(tenant)" }
-        if let correlation = job.correlation { logger[metadataKey: "correlation.id"] = "\(correlation)" }
-
-        guard let entry else {
-            await fail(job, kind: "poison", error: "unknown job name '\(job.name)'", logger: logger)
-            return
-        }
         let context = JobContext(
             id: job.id, name: job.name, queue: job.queue, attempt: job.attempt, maxAttempts: job.maxAttempts,
-            tenantID: job.tenant, correlationID: job.correlation, enqueuedAtMs: job.enqueuedAt, logger: logger,
+            tenantID: job.tenant, correlationID: job.correlation, enqueuedAtMs: job.enqueuedAt, baseLogger: logger,
             namespace: namespace, redis: redis)
+        guard let entry else {
+            await fail(job, kind: "poison", error: "unknown job name '\(job.name)'", logger: context.logger)
+            return
+        }
         let done = control.done
         let payload = job.payload
         // Unstructured on purpose: a handler that ignores cancellation past the grace period is abandoned,
@@ -234,17 +226,18 @@ public final class Worker: Service, Sendable {
         }
         control.attach(task)
         let outcome = (try? await done.value()) ?? .abandoned
-        await finalize(control, outcome: outcome, logger: logger)
-    }
-
-    private func finalize(_ control: JobControl, outcome: JobOutcome, logger: Logger) async {
-        let job = control.job
         let reason = control.reason
         if case .success(let result) = outcome, reason != .leaseLost {
             acker.complete(queue: job.queue, .init(id: job.id, token: job.token, result: result))
             state.withLock { $0.processed += 1 }
             return
         }
+        await finalizeUnsuccessful(control, outcome: outcome, logger: context.logger)
+    }
+
+    private func finalizeUnsuccessful(_ control: JobControl, outcome: JobOutcome, logger: Logger) async {
+        let job = control.job
+        let reason = control.reason
         switch reason {
         case .shutdown:
             await release([job])

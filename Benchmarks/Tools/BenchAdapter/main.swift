@@ -1,0 +1,295 @@
+// The JobKit side of ../shared/bench/peers's adapter contract (see its README):
+//   BenchAdapter enqueue --n N [--bulk] [--tasks T]
+//   BenchAdapter enqueue --rate R --seconds T
+//   BenchAdapter drain --n N --concurrency C [--warmup K] [--latency-out FILE] [--timeout S]
+//   BenchAdapter describe --concurrency C
+// The last line of stdout is one JSON object. Jobs are `bench.noop` with the payload {"i": k, "t": unix time}.
+import Foundation
+import JobKit
+import Logging
+import NIOCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let environment = ProcessInfo.processInfo.environment
+let redisURL = environment["BENCH_REDIS_URL"] ?? "redis://127.0.0.1:6399/0"
+let queueName = environment["BENCH_QUEUE"] ?? "bench"
+let jobName = "bench.noop"
+
+func unixTime() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec)
+        + Double(usage.ru_stime.tv_usec) / 1e6
+}
+
+func emit(_ object: [String: Any]) {
+    let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+    fflush(nil)
+}
+
+func log(_ text: String) { FileHandle.standardError.write(Data("bench-adapter: \(text)\n".utf8)) }
+
+func argument(_ name: String) -> String? {
+    let args = CommandLine.arguments
+    guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
+    return args[i + 1]
+}
+
+func flag(_ name: String) -> Bool { CommandLine.arguments.contains(name) }
+
+func payload(_ i: Int, _ t: Double) -> ByteBuffer { ByteBuffer(string: "{\"i\":\(i),\"t\":\(t)}") }
+
+func quietLogger() -> Logger {
+    var l = Logger(label: "bench")
+    l.logLevel = .error
+    return l
+}
+
+func makePool(size: Int) throws -> RedisPool {
+    RedisPool(configuration: try RedisConfiguration(url: redisURL, clientName: "jobkit-bench", logger: quietLogger()), size: size)
+}
+
+// MARK: enqueue
+
+final class Counter: Sendable {
+    let value = Atomic<Int>(0)
+}
+
+func enqueueCount(n: Int, bulk: Bool, tasks: Int) async throws {
+    let pool = try makePool(size: 2)
+    try await pool.warmUp()
+    let queue = JobQueue(redis: pool, namespace: "jobkit", logger: quietLogger())
+    let options = EnqueueOptions(queue: queueName, maxAttempts: 1)
+    // Register the queue name (one SADD per process) outside the timed loop, as connecting is.
+    _ = try await queue.enqueueBulk([])
+    let cpu0 = cpuSeconds()
+    let start = ContinuousClock.now
+    if bulk {
+        var k = 0
+        while k < n {
+            let end = min(n, k + 10_000)
+            let t = unixTime()
+            try await queue.enqueueBulk((k..<end).map { JobQueue.Job(name: jobName, payload: payload($0, t), options: options) })
+            k = end
+        }
+    } else {
+        // The ordinary one-job API, from `tasks` concurrent callers (automatic pipelining shares round trips).
+        let next = Counter()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<tasks {
+                group.addTask {
+                    while true {
+                        let i = next.value.add(1, ordering: .relaxed).oldValue
+                        if i >= n { return }
+                        try await queue.enqueue(JobQueue.Job(name: jobName, payload: payload(i, unixTime()), options: options))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+    let seconds = Double((ContinuousClock.now - start).components.attoseconds) / 1e18
+        + Double((ContinuousClock.now - start).components.seconds)
+    let cpu = cpuSeconds() - cpu0
+    await pool.close()
+    emit(["n": n, "seconds": seconds, "rate": Double(n) / seconds, "cpu_s": cpu, "tasks": bulk ? 1 : tasks])
+}
+
+func enqueuePaced(rate: Double, seconds: Double) async throws {
+    let pool = try makePool(size: 1)
+    try await pool.warmUp()
+    let queue = JobQueue(redis: pool, namespace: "jobkit", logger: quietLogger())
+    let options = EnqueueOptions(queue: queueName, maxAttempts: 1)
+    _ = try await queue.enqueueBulk([])
+    let total = Int(rate * seconds)
+    let start = ContinuousClock.now
+    for k in 0..<total {
+        let due = start + .nanoseconds(Int64(Double(k) / rate * 1e9))
+        if due > .now { try await Task.sleep(until: due, clock: .continuous) }
+        try await queue.enqueue(JobQueue.Job(name: jobName, payload: payload(k, unixTime()), options: options))
+    }
+    let elapsed = ContinuousClock.now - start
+    let s = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    await pool.close()
+    emit(["n": total, "seconds": s, "rate": Double(total) / s])
+}
+
+// MARK: drain
+
+/// What the workers saw: kept in memory, never in Redis.
+final class Probe: Sendable {
+    struct State {
+        var done = 0
+        var firstStart: Double?
+        var lastStart: Double = 0
+        var cpuAtFirst: Double = 0
+        var cpuAtLast: Double = 0
+        var latencies: [(Int, Double)] = []
+        var warmupDone = 0
+    }
+    let state = Mutex(State())
+    let target: Int
+    let finished = Mutex<CheckedContinuation<Void, Never>?>(nil)
+    let warm = Mutex<CheckedContinuation<Void, Never>?>(nil)
+    let warmupTarget: Int
+
+    /// Takes the waiter out, so that exactly one side resumes it.
+    func takeFinished() -> CheckedContinuation<Void, Never>? {
+        finished.withLock { c in
+            defer { c = nil }
+            return c
+        }
+    }
+
+    init(target: Int, warmup: Int) {
+        self.target = target
+        self.warmupTarget = warmup
+    }
+
+    func record(i: Int, t: Double) {
+        let now = unixTime()
+        var finish = false
+        var warmed = false
+        state.withLock { s in
+            if i < 0 {
+                s.warmupDone += 1
+                warmed = s.warmupDone == warmupTarget
+                return
+            }
+            if s.firstStart == nil {
+                s.firstStart = now
+                s.cpuAtFirst = cpuSeconds()
+            }
+            s.done += 1
+            s.lastStart = now
+            s.latencies.append((i, now - t))
+            if s.done == target {
+                s.cpuAtLast = cpuSeconds()
+                finish = true
+            }
+        }
+        if finish { takeFinished()?.resume() }
+        if warmed { warm.withLock { c in defer { c = nil }; return c }?.resume() }
+    }
+}
+
+/// Reads `i` and `t` from `{"i":k,"t":x}` without a JSON decoder (the probe must stay cheap).
+func parse(_ buffer: ByteBuffer) -> (Int, Double) {
+    let text = String(buffer: buffer)
+    var i = 0
+    var t = 0.0
+    for part in text.dropFirst().dropLast().split(separator: ",") {
+        let kv = part.split(separator: ":", maxSplits: 1)
+        guard kv.count == 2 else { continue }
+        let key = kv[0].trimmingCharacters(in: CharacterSet(charactersIn: "\" "))
+        let value = kv[1].trimmingCharacters(in: .whitespaces)
+        if key == "i" { i = Int(value) ?? 0 } else if key == "t" { t = Double(value) ?? 0 }
+    }
+    return (i, t)
+}
+
+func drain(n: Int, concurrency: Int, warmup: Int, latencyOut: String?, timeout: Double) async throws {
+    let pool = try makePool(size: 2)
+    try await pool.warmUp()
+    let queue = JobQueue(redis: pool, namespace: "jobkit", logger: quietLogger())
+    // Fire-and-forget, as the peers run (no result backend): finished jobs are not retained.
+    try await queue.setRetention(queue: queueName, completed: .keepNothing)
+    let probe = Probe(target: n, warmup: warmup)
+    let registry = JobRegistry()
+    registry.registerRaw(jobName) { payloadBuffer, _ in
+        let (i, t) = parse(payloadBuffer)
+        probe.record(i: i, t: t)
+        return ByteBuffer()
+    }
+    var options = WorkerOptions(queues: [.init(queueName)], concurrency: concurrency, nodeID: "bench-\(getpid())")
+    options.shutdownGrace = .seconds(2)
+    let worker = Worker(redis: pool, registry: registry, options: options, namespace: "jobkit", logger: quietLogger())
+    let run = Task { try await worker.run() }
+    signal(SIGTERM, SIG_IGN)
+    let sigterm = DispatchSource.makeSignalSource(signal: SIGTERM)
+    sigterm.setEventHandler { worker.beginShutdown() }
+    sigterm.resume()
+
+    if warmup > 0 {
+        let warmupOptions = EnqueueOptions(queue: queueName, maxAttempts: 1)
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            probe.warm.withLock { $0 = c }
+            Task {
+                _ = try? await queue.enqueueBulk(
+                    (0..<warmup).map { _ in JobQueue.Job(name: jobName, payload: payload(-1, unixTime()), options: warmupOptions) })
+            }
+        }
+        print("READY")
+        fflush(nil)
+    }
+    // Wait for N jobs, or the timeout.
+    await withTaskGroup(of: Void.self) { group in
+        group.addTask {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let already = probe.state.withLock { $0.done >= n }
+                if already { c.resume() } else { probe.finished.withLock { $0 = c } }
+            }
+        }
+        group.addTask { try? await Task.sleep(for: .milliseconds(Int64(timeout * 1000))) }
+        await group.next()
+        group.cancelAll()
+        // Unblock the waiter if the timeout won.
+        probe.takeFinished()?.resume()
+    }
+    worker.beginShutdown()
+    _ = try? await run.value
+    let s = probe.state.withLock { $0 }
+    if let latencyOut {
+        var text = ""
+        for (i, d) in s.latencies { text += "\(i) \(String(format: "%.6f", d))\n" }
+        try text.write(toFile: latencyOut, atomically: true, encoding: .utf8)
+    }
+    let seconds = s.firstStart.map { s.lastStart - $0 } ?? 0
+    await pool.close()
+    emit([
+        "n": n, "done": s.done, "seconds": seconds, "rate": seconds > 0 ? Double(s.done) / seconds : 0,
+        "workers": "1 proc x \(concurrency) slots", "worker_cpu_s": s.cpuAtLast - s.cpuAtFirst,
+        "worker_cpu_jobs": max(0, s.done - 1),
+    ])
+    exit(s.done >= n ? 0 : 1)
+}
+
+// MARK: main
+
+let command = CommandLine.arguments.dropFirst().first ?? ""
+do {
+    switch command {
+    case "enqueue":
+        if let rate = argument("--rate").flatMap(Double.init), let seconds = argument("--seconds").flatMap(Double.init) {
+            try await enqueuePaced(rate: rate, seconds: seconds)
+        } else {
+            let n = Int(argument("--n") ?? "20000") ?? 20000
+            try await enqueueCount(n: n, bulk: flag("--bulk"), tasks: Int(argument("--tasks") ?? "64") ?? 64)
+        }
+    case "drain":
+        try await drain(
+            n: Int(argument("--n") ?? "20000") ?? 20000, concurrency: Int(argument("--concurrency") ?? "16") ?? 16,
+            warmup: Int(argument("--warmup") ?? "0") ?? 0, latencyOut: argument("--latency-out"),
+            timeout: Double(argument("--timeout") ?? "600") ?? 600)
+    case "describe":
+        let c = argument("--concurrency") ?? "16"
+        emit(["workers": "1 proc x \(c) slots", "bulk_api": "JobQueue.enqueueBulk"])
+    default:
+        log("usage: enqueue --n N [--bulk] | enqueue --rate R --seconds T | drain --n N --concurrency C | describe")
+        exit(2)
+    }
+} catch {
+    log("failed: \(error)")
+    exit(1)
+}
