@@ -46,7 +46,10 @@ let package = Package(
         // drain and latency runs of JobKit on the harness's Redis.
         .executableTarget(
             name: "BenchAdapter",
-            dependencies: [.product(name: "JobKit", package: "JobKit"), .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                .product(name: "JobKit", package: "JobKit"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "Tools/BenchAdapter",
             swiftSettings: swiftSettings
         ),

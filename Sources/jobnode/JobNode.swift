@@ -1,8 +1,25 @@
 import ArgumentParser
+import NIOCore
+import NIOPosix
 
 /// `jobnode`: JobKit's worker process and operators' CLI.
 @main
 struct JobNode: AsyncParsableCommand {
+    static func main() async {
+        // Swift concurrency runs on NIO's event-loop threads: no thread hop between a task and its connection.
+        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "jobnode",
         abstract: "Run JobKit workers and operate their queues.",

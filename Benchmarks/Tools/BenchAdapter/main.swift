@@ -8,6 +8,7 @@ import Foundation
 import JobKit
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 
 #if canImport(Glibc)
@@ -266,6 +267,11 @@ func drain(n: Int, concurrency: Int, warmup: Int, latencyOut: String?, timeout: 
 }
 
 // MARK: main
+
+if environment["JOBKIT_NIO_EXECUTOR"] != "0" {
+    // Swift concurrency runs on NIO's event-loop threads: no thread hop between a task and its connection.
+    _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+}
 
 let command = CommandLine.arguments.dropFirst().first ?? ""
 do {

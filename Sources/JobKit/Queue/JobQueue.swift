@@ -68,28 +68,52 @@ public final class JobQueue: Sendable {
         try await enqueueBulk(try jobs.map { Job(name: J.jobName, payload: try Self.encode($0), options: options) })
     }
 
-    /// Enqueues many jobs: one script call per queue and chunk of 1,000 jobs, pipelined.
+    /// Enqueues many jobs: one script call per queue and chunk of 1,000 jobs. Chunks go out on one connection
+    /// in order (so FIFO holds across chunks), and the next chunk is encoded while Redis runs the previous one.
     @discardableResult
     public func enqueueBulk(_ jobs: [Job]) async throws -> [JobHandle] {
+        try await registerQueues(jobs.map(\.options.queue))
+        let connection = redis.pick()
         var handles: [JobHandle] = []
         handles.reserveCapacity(jobs.count)
+        var inFlight: (Prepared, EventLoopFuture<[RESPValue]>)?
         var start = 0
-        // Chunks keep each script call short (Redis runs one script at a time).
-        var batches: [[Job]] = []
         while start < jobs.count {
             let end = min(jobs.count, start + 1000)
-            batches.append(Array(jobs[start..<end]))
+            let prepared = try prepare(jobs[start..<end])
+            let future = try await connection.submit(prepared.commands)
+            if let (previous, replies) = inFlight {
+                handles += try await interpret(previous, replies: try await replies.get(), on: connection)
+            }
+            inFlight = (prepared, future)
             start = end
         }
-        for batch in batches { handles += try await enqueueBatch(batch) }
+        if let (previous, replies) = inFlight {
+            handles += try await interpret(previous, replies: try await replies.get(), on: connection)
+        }
         return handles
     }
 
     func enqueueBatch(_ jobs: [Job]) async throws -> [JobHandle] {
+        try await registerQueues(jobs.map(\.options.queue))
+        let prepared = try prepare(jobs[...])
+        return try await interpret(prepared, replies: try await redis.pipeline(prepared.commands), on: redis)
+    }
+
+    /// One batch of jobs, encoded: one enqueue script call per queue.
+    struct Prepared {
+        var jobs: ArraySlice<Job>
+        var ids: [String]
+        var order: [String]
+        var byQueue: [String: [Int]]
+        var commands: [RedisCommand]
+    }
+
+    func prepare(_ jobs: ArraySlice<Job>) throws -> Prepared {
         // Group by queue, preserving order within each queue.
         var order: [String] = []
         var byQueue: [String: [Int]] = [:]
-        for (i, job) in jobs.enumerated() {
+        for (i, job) in zip(0..., jobs) {
             try job.options.validate()
             guard job.payload.readableBytes <= maxPayloadBytes else {
                 throw QueueError(
@@ -100,9 +124,9 @@ public final class JobQueue: Sendable {
             if byQueue[job.options.queue] == nil { order.append(job.options.queue) }
             byQueue[job.options.queue, default: []].append(i)
         }
-        try await registerQueues(order)
+        let list = Array(jobs)
+        let ids = list.map { _ in JobID.make() }
         var commands: [RedisCommand] = []
-        var ids = jobs.map { _ in JobID.make() }
         for queue in order {
             let indices = byQueue[queue]!
             let keys = self.keys(queue)
@@ -110,10 +134,10 @@ public final class JobQueue: Sendable {
             args.reserveCapacity(3 + indices.count * 12)
             var ttl: Int64 = 86_400_000
             for i in indices {
-                let o = jobs[i].options
+                let o = list[i].options
                 args.append(ids[i])
-                args.append(jobs[i].name)
-                args.append(jobs[i].payload)
+                args.append(list[i].name)
+                args.append(list[i].payload)
                 args.append(o.priority)
                 args.append(Int(o.delay?.milliseconds ?? 0))
                 args.append(Int(o.runAtMilliseconds ?? 0))
@@ -128,20 +152,27 @@ public final class JobQueue: Sendable {
             args.append(Int(ttl))
             commands.append(QueueScripts.enqueue.evalsha(keys: [keys.ready], arguments: args))
         }
-        var replies = try await redis.pipeline(commands)
-        if replies.contains(where: { if case .error(let e) = $0 { String(buffer: e).hasPrefix("NOSCRIPT") } else { false } }) {
-            _ = try await redis.send(RedisCommand("SCRIPT", strings: ["LOAD", QueueScripts.enqueue.source]))
-            replies = try await redis.pipeline(commands)
-        }
-        for (queue, reply) in zip(order, replies) {
+        return Prepared(jobs: jobs, ids: ids, order: order, byQueue: byQueue, commands: commands)
+    }
+
+    /// Reads the enqueue replies (running the script with EVAL where the server answered NOSCRIPT).
+    func interpret(_ prepared: Prepared, replies: [RESPValue], on client: some RedisCommandable) async throws -> [JobHandle] {
+        var ids = prepared.ids
+        for (n, (queue, reply)) in zip(prepared.order, replies).enumerated() {
+            var reply = reply
+            if case .error(let text) = reply, String(buffer: text).hasPrefix("NOSCRIPT") {
+                // Same arguments, sent with the script's source: EVAL also caches it for later calls.
+                let command = RedisCommand.replacingFirstArgument(
+                    of: prepared.commands[n], with: QueueScripts.enqueue.source, name: "EVAL")
+                reply = try await client.send(command)
+            }
             if case .error(let text) = reply { throw RedisError.server(text) }
             guard let values = reply.array else { throw RedisError(.unexpectedReply, "enqueue reply is not an array") }
-            let indices = byQueue[queue]!
-            for (n, i) in indices.enumerated() where 2 * n < values.count {
-                if let id = values[2 * n].string { ids[i] = id }
+            for (k, i) in prepared.byQueue[queue]!.enumerated() where 2 * k < values.count {
+                if let id = values[2 * k].string { ids[i] = id }
             }
         }
-        return jobs.indices.map { JobHandle(id: ids[$0], queue: jobs[$0].options.queue, owner: self) }
+        return zip(prepared.jobs, ids).map { JobHandle(id: $1, queue: $0.options.queue, owner: self) }
     }
 
     /// Adds queue names to the namespace's queue set once per process.

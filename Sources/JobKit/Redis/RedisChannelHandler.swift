@@ -23,12 +23,15 @@ final class RedisChannelHandler: ChannelInboundHandler {
         let count: Int
         var values: [RESPValue]
         /// `nil` for a collector that only swallows the replies owed to a caller that timed out.
-        let continuation: CheckedContinuation<[RESPValue], any Error>?
-        init(count: Int, continuation: CheckedContinuation<[RESPValue], any Error>?) {
+        let completion: (@Sendable (Result<[RESPValue], any Error>) -> Void)?
+        init(count: Int, completion: (@Sendable (Result<[RESPValue], any Error>) -> Void)?) {
             self.count = count
             self.values = []
             self.values.reserveCapacity(count)
-            self.continuation = continuation
+            self.completion = completion
+        }
+        convenience init(count: Int, continuation: CheckedContinuation<[RESPValue], any Error>) {
+            self.init(count: count) { continuation.resume(with: $0) }
         }
     }
 
@@ -83,11 +86,11 @@ final class RedisChannelHandler: ChannelInboundHandler {
     /// Writes several commands whose replies one collector gathers. Called on the event loop.
     func enqueueBatch(_ commands: [ByteBuffer], collector: BatchCollector, deadline: NIODeadline?) {
         guard closedError == nil, let context else {
-            collector.continuation?.resume(throwing: closedError ?? RedisError(.connectionClosed, "connection is not open"))
+            collector.completion?(.failure(closedError ?? RedisError(.connectionClosed, "connection is not open")))
             return
         }
         if commands.isEmpty {
-            collector.continuation?.resume(returning: [])
+            collector.completion?(.success([]))
             return
         }
         pending.append(Pending(waiter: .batch(collector), deadline: deadline))
@@ -163,7 +166,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
             collector.values.append(value)
             if collector.values.count == collector.count {
                 pending.removeFirst()
-                collector.continuation?.resume(returning: collector.values)
+                collector.completion?(.success(collector.values))
             }
         case .abandoned:
             pending.removeFirst()
@@ -196,7 +199,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
     private func fail(_ waiter: Waiter, _ error: RedisError) {
         switch waiter {
         case .single(let c): c.resume(throwing: error)
-        case .batch(let b): b.continuation?.resume(throwing: error)
+        case .batch(let b): b.completion?(.failure(error))
         case .abandoned: break
         }
     }
@@ -260,7 +263,7 @@ extension RedisChannelHandler.Waiter {
 extension RedisChannelHandler.BatchCollector {
     /// A collector nobody waits for: it swallows `count` replies.
     static func discarding(count: Int) -> RedisChannelHandler.BatchCollector {
-        RedisChannelHandler.BatchCollector(count: max(count, 1), continuation: nil)
+        RedisChannelHandler.BatchCollector(count: max(count, 1), completion: nil)
     }
 }
 

@@ -119,6 +119,20 @@ public final class RedisConnection: RedisCommandable, Sendable {
         }
     }
 
+    /// Writes `commands` now, in order behind every command already submitted on this connection, and
+    /// returns a future for their replies: lets a caller prepare the next batch while Redis runs this one.
+    func submit(_ commands: [RedisCommand]) async throws -> EventLoopFuture<[RESPValue]> {
+        let connected = try await connection()
+        let promise = connected.channel.eventLoop.makePromise(of: [RESPValue].self)
+        let deadline = configuration.commandTimeout.map { NIODeadline.now() + $0.timeAmount }
+        let buffers = commands.map(\.bytes)
+        connected.channel.eventLoop.execute {
+            let collector = RedisChannelHandler.BatchCollector(count: buffers.count) { promise.completeWith($0) }
+            connected.handler.value.enqueueBatch(buffers, collector: collector, deadline: deadline)
+        }
+        return promise.futureResult
+    }
+
     /// Writes a command whose replies arrive out of band (pub/sub `SUBSCRIBE`).
     func sendUnmatched(_ command: RedisCommand) async throws {
         let connected = try await connection()

@@ -28,8 +28,9 @@ public final class RedisPool: RedisCommandable, Sendable {
     /// The number of connections.
     public var size: Int { connections.count }
 
+    /// The next connection in turn (for callers that need several commands on one connection, in order).
     @inline(__always)
-    func pick() -> RedisConnection {
+    public func pick() -> RedisConnection {
         let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
         return connections[Int(UInt(bitPattern: i) % UInt(connections.count))]
     }
