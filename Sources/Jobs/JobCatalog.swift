@@ -1,11 +1,27 @@
 import JobKit
+import Logging
 
 /// Registers every domain job of the personal-finance backend. Any jobnode can run any of them.
 ///
-/// The domain jobs (Plaid, Stripe, notifications, reports, maintenance) arrive with their issues; until
-/// then a node runs the diagnostic `jobkit.*` jobs that every worker registers.
+/// The provider jobs (Plaid, Stripe, notifications) arrive with their issues; the maintenance and report
+/// jobs below back the default schedules.
 public enum JobCatalog {
     public static func register(in registry: JobRegistry) {
-        _ = registry
+        registry.register(NightlyMaintenanceJob.self, timeout: .seconds(600)) { _, context in
+            try await NightlyMaintenanceJob.run(context)
+        }
+        registry.register(MonthlyReportJob.self, timeout: .seconds(600)) { job, context in
+            try await MonthlyReportJob.run(job, context)
+        }
+    }
+
+    /// Schedules every node syncs at start (new ones are added; changed ones updated without resetting
+    /// their next tick; operators' own schedules are left alone).
+    public static var defaultSchedules: [Schedule] {
+        var nightly = Schedule.cron("maintenance.nightly", "0 3 * * *", job: NightlyMaintenanceJob.jobName, queue: "maintenance")
+        nightly.overlap = .skip
+        var monthly = Schedule.cron("reports.monthly", "0 6 1 * *", job: MonthlyReportJob.jobName, queue: "reports")
+        monthly.misfire = .once
+        return [nightly, monthly]
     }
 }

@@ -23,5 +23,8 @@ struct JobNode: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobnode",
         abstract: "Run JobKit workers and operate their queues.",
-        subcommands: [RunCommand.self, EnqueueCommand.self, JobsCommand.self, QueuesCommand.self])
+        subcommands: [
+            RunCommand.self, EnqueueCommand.self, JobsCommand.self, QueuesCommand.self, NodesCommand.self,
+            InspectCommand.self, SchedulesCommand.self,
+        ])
 }

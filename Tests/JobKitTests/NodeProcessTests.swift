@@ -17,7 +17,7 @@ struct NodeProcessTests {
             let total = 3000
             let handles = try await h.queue.enqueueBulk(
                 (0..<total).map { _ in JobQueue.Job(name: "jobkit.record", payload: ByteBuffer(string: #"{"key":"crash"}"#)) })
-            let common = ["run", "--namespace", h.namespace, "--concurrency", "16", "--lease", "2s", "--reap-interval", "300ms"]
+            let common = ["run", "--namespace", h.namespace, "--concurrency", "16", "--lease", "2s", "--heartbeat", "500ms", "--reap-interval", "300ms"]
             let victim = try JobNodeProcess(common + ["--name", "victim"], logPath: "\(dir)/victim.log")
             // Let the victim get going, then kill it while it holds leases.
             try await waitUntil(timeout: .seconds(30)) { try await h.recorded("crash").count >= 300 }

@@ -138,19 +138,42 @@ final class Probe: Sendable {
         var cpuAtLast: Double = 0
         var latencies: [(Int, Double)] = []
         var warmupDone = 0
+        /// The drain's waiter; set and taken under the same lock as `done`, so no wake-up is lost.
+        var waiter: CheckedContinuation<Void, Never>?
+        var timedOut = false
     }
     let state = Mutex(State())
     let target: Int
-    let finished = Mutex<CheckedContinuation<Void, Never>?>(nil)
     let warm = Mutex<CheckedContinuation<Void, Never>?>(nil)
     let warmupTarget: Int
 
     /// Takes the waiter out, so that exactly one side resumes it.
-    func takeFinished() -> CheckedContinuation<Void, Never>? {
-        finished.withLock { c in
-            defer { c = nil }
-            return c
+    func takeWaiter() -> CheckedContinuation<Void, Never>? {
+        state.withLock { s in
+            defer { s.waiter = nil }
+            return s.waiter
         }
+    }
+
+    /// Waits until `target` jobs ran (or ``takeWaiter()`` is resumed by the timeout).
+    func waitForTarget() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { s -> Bool in
+                if s.done >= target || s.timedOut { return true }
+                s.waiter = c
+                return false
+            }
+            if ready { c.resume() }
+        }
+    }
+
+    func timeOut() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.timedOut = true
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume()
     }
 
     init(target: Int, warmup: Int) {
@@ -180,7 +203,7 @@ final class Probe: Sendable {
                 finish = true
             }
         }
-        if finish { takeFinished()?.resume() }
+        if finish { takeWaiter()?.resume() }
         if warmed { warm.withLock { c in defer { c = nil }; return c }?.resume() }
     }
 }
@@ -236,17 +259,14 @@ func drain(n: Int, concurrency: Int, warmup: Int, latencyOut: String?, timeout: 
     }
     // Wait for N jobs, or the timeout.
     await withTaskGroup(of: Void.self) { group in
+        group.addTask { await probe.waitForTarget() }
         group.addTask {
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let already = probe.state.withLock { $0.done >= n }
-                if already { c.resume() } else { probe.finished.withLock { $0 = c } }
-            }
+            try? await Task.sleep(for: .milliseconds(Int64(timeout * 1000)))
+            probe.timeOut()
         }
-        group.addTask { try? await Task.sleep(for: .milliseconds(Int64(timeout * 1000))) }
         await group.next()
         group.cancelAll()
-        // Unblock the waiter if the timeout won.
-        probe.takeFinished()?.resume()
+        probe.timeOut()  // unblocks the waiter if the timeout won
     }
     worker.beginShutdown()
     _ = try? await run.value

@@ -42,6 +42,29 @@ enum LuaPrelude {
           end
           return nil
         end
+        -- Writes one new job's hash; appends its (score, id) to `ready` or (due, id) to `scheduled` for one
+        -- ZADD by the caller. Defaults are not stored: priority 0, attempts 0, token 0, timeoutMs 0.
+        local function add_job(id, name, payload, priority, due, now, seq, maxAttempts, backoff, timeoutMs, tenant,
+                               correlation, idem, ready, scheduled)
+          local key = P .. 'job:' .. id
+          local score = (1000 - priority) * 2199023255552 + seq
+          if due > now then
+            redis.call('HSET', key, 'name', name, 'payload', payload, 'maxAttempts', maxAttempts, 'backoff', backoff,
+              'enqueuedAt', now, 'score', score, 'state', 'scheduled', 'runAt', due)
+            scheduled[#scheduled + 1] = due
+            scheduled[#scheduled + 1] = id
+          else
+            redis.call('HSET', key, 'name', name, 'payload', payload, 'maxAttempts', maxAttempts, 'backoff', backoff,
+              'enqueuedAt', now, 'score', score, 'state', 'ready')
+            ready[#ready + 1] = score
+            ready[#ready + 1] = id
+          end
+          if priority ~= 0 then redis.call('HSET', key, 'priority', priority) end
+          if timeoutMs ~= '0' then redis.call('HSET', key, 'timeoutMs', timeoutMs) end
+          if tenant ~= '' then redis.call('HSET', key, 'tenant', tenant) end
+          if correlation ~= '' then redis.call('HSET', key, 'correlation', correlation) end
+          if idem ~= '' then redis.call('HSET', key, 'idem', idem) end
+        end
         local function wake()
           redis.call('LPUSH', P .. 'wake', '1')
           redis.call('LTRIM', P .. 'wake', 0, 0)

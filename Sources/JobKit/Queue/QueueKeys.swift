@@ -41,6 +41,18 @@ public struct QueueKeys: Sendable, Hashable {
     /// STRING holding the job id for an idempotency key.
     public func idempotency(_ key: String) -> String { prefix + "idem:" + key }
 
+    /// HASH of the schedules that enqueue to this queue: name → definition (JSON).
+    public var schedules: String { prefix + "schedules" }
+    /// ZSET of this queue's enabled schedules by next tick (ms).
+    public var schedulesDue: String { prefix + "schedules:due" }
+    /// HASH of one schedule's state: `lastRunMs`, `lastJobId`, `lastSkippedMs`, `fingerprint`.
+    public func scheduleState(_ name: String) -> String { prefix + "schedule:" + name }
+
+    /// HASH of every schedule name → its queue (for listings and lookups by name).
+    public static func scheduleIndex(namespace: String) -> String { namespace + ":schedules" }
+    /// LIST whose marker wakes the scheduler loops when schedules change.
+    public static func schedulerWake(namespace: String) -> String { namespace + ":schedules:wake" }
+
     /// SET of every queue name ever enqueued to (for listings).
     public static func queueSet(namespace: String) -> String { namespace + ":queues" }
     /// LIST that `jobkit.record` appends to.

@@ -31,28 +31,10 @@ enum QueueScripts {
                 out[#out + 1] = 0
               else
                 seq = seq + 1
-                local key = P .. 'job:' .. id
-                local priority = tonumber(ARGV[b + 3])
-                local score = (1000 - priority) * 2199023255552 + seq
                 local due = tonumber(ARGV[b + 5])
                 if due == 0 and tonumber(ARGV[b + 4]) > 0 then due = now + tonumber(ARGV[b + 4]) end
-                -- Defaults are not stored: priority 0, attempts 0, token 0, timeoutMs 0, no tenant/correlation.
-                if due > now then
-                  redis.call('HSET', key, 'name', ARGV[b + 1], 'payload', ARGV[b + 2], 'maxAttempts', ARGV[b + 6],
-                    'backoff', ARGV[b + 7], 'enqueuedAt', now, 'score', score, 'state', 'scheduled', 'runAt', due)
-                  scheduled[#scheduled + 1] = due
-                  scheduled[#scheduled + 1] = id
-                else
-                  redis.call('HSET', key, 'name', ARGV[b + 1], 'payload', ARGV[b + 2], 'maxAttempts', ARGV[b + 6],
-                    'backoff', ARGV[b + 7], 'enqueuedAt', now, 'score', score, 'state', 'ready')
-                  ready[#ready + 1] = score
-                  ready[#ready + 1] = id
-                end
-                if priority ~= 0 then redis.call('HSET', key, 'priority', priority) end
-                if ARGV[b + 8] ~= '0' then redis.call('HSET', key, 'timeoutMs', ARGV[b + 8]) end
-                if ARGV[b + 9] ~= '' then redis.call('HSET', key, 'tenant', ARGV[b + 9]) end
-                if ARGV[b + 10] ~= '' then redis.call('HSET', key, 'correlation', ARGV[b + 10]) end
-                if idem ~= '' then redis.call('HSET', key, 'idem', idem) end
+                add_job(id, ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3]), due, now, seq, ARGV[b + 6], ARGV[b + 7],
+                  ARGV[b + 8], ARGV[b + 9], ARGV[b + 10], idem, ready, scheduled)
                 out[#out + 1] = id
                 out[#out + 1] = 1
               end
@@ -123,6 +105,97 @@ enum QueueScripts {
                 redis.call('DEL', key)
                 n = n + 1
               end
+            end
+            return n
+            """)
+
+    /// Cancels jobs: a waiting job (`scheduled`, `ready`, `retrying`) becomes `canceled` at once; an
+    /// `active` one is marked `cancelRequested` and its node is returned, to be told.
+    ///
+    /// KEYS: 1 ready. ARGV: 1 prefix, then ids. Reply: per id `[status, node]`, status `canceled`,
+    /// `requested`, `finished` (already terminal: nothing to do) or `missing`.
+    static let cancel = RedisScript(
+        LuaPrelude.source + """
+            local now = now_ms()
+            local count, age = retention('canceled')
+            local out = {}
+            for i = 2, #ARGV do
+              local id = ARGV[i]
+              local key = P .. 'job:' .. id
+              local f = redis.call('HMGET', key, 'state', 'node')
+              local state = f[1]
+              if not state then
+                out[#out + 1] = {'missing', ''}
+              elseif state == 'active' then
+                redis.call('HSET', key, 'cancelRequested', '1')
+                out[#out + 1] = {'requested', f[2] or ''}
+              elseif state == 'scheduled' or state == 'ready' or state == 'retrying' then
+                redis.call('ZREM', P .. state, id)
+                finish(id, key, 'canceled', now, math.max(count, 1), math.max(age, 1), {'lastError', 'canceled'})
+                event('canceled', id, 'error', 'canceled')
+                out[#out + 1] = {'canceled', ''}
+              else
+                out[#out + 1] = {'finished', state}
+              end
+            end
+            return out
+            """)
+
+    /// Cancels every waiting job of the queue, or only those of one tenant (whose running jobs are also
+    /// marked `cancelRequested`).
+    ///
+    /// KEYS: 1 ready. ARGV: 1 prefix, 2 tenant ('' = every waiting job). Reply: `[canceled count,
+    /// (id, node) pairs of running jobs to tell]`.
+    static let cancelMany = RedisScript(
+        LuaPrelude.source + """
+            local now = now_ms()
+            local tenant = ARGV[2]
+            local count, age = retention('canceled')
+            local canceled = 0
+            for _, set in ipairs({'ready', 'scheduled', 'retrying'}) do
+              local ids = redis.call('ZRANGE', P .. set, 0, -1)
+              for _, id in ipairs(ids) do
+                local key = P .. 'job:' .. id
+                if tenant == '' or redis.call('HGET', key, 'tenant') == tenant then
+                  redis.call('ZREM', P .. set, id)
+                  finish(id, key, 'canceled', now, math.max(count, 1), math.max(age, 1), {'lastError', 'canceled'})
+                  event('canceled', id, 'error', 'canceled')
+                  canceled = canceled + 1
+                end
+              end
+            end
+            local running = {}
+            if tenant ~= '' then
+              for _, id in ipairs(redis.call('ZRANGE', P .. 'active', 0, -1)) do
+                local key = P .. 'job:' .. id
+                local f = redis.call('HMGET', key, 'tenant', 'node')
+                if f[1] == tenant then
+                  redis.call('HSET', key, 'cancelRequested', '1')
+                  running[#running + 1] = id
+                  running[#running + 1] = f[2] or ''
+                end
+              end
+            end
+            return {canceled, running}
+            """)
+
+    /// Deletes every waiting job (`ready`, `scheduled`, `retrying`) of the queue; running and finished
+    /// jobs stay.
+    ///
+    /// KEYS: 1 ready. ARGV: 1 prefix. Reply: number deleted.
+    static let purge = RedisScript(
+        LuaPrelude.source + """
+            local n = 0
+            for _, set in ipairs({'ready', 'scheduled', 'retrying'}) do
+              local ids = redis.call('ZRANGE', P .. set, 0, -1)
+              for _, id in ipairs(ids) do
+                local key = P .. 'job:' .. id
+                local idem = redis.call('HGET', key, 'idem')
+                if idem then redis.call('DEL', P .. 'idem:' .. idem) end
+                redis.call('DEL', key)
+                n = n + 1
+              end
+              redis.call('DEL', P .. set)
             end
             return n
             """)

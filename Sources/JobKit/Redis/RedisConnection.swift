@@ -150,6 +150,17 @@ public final class RedisConnection: RedisCommandable, Sendable {
         try? await channel?.close()
     }
 
+    /// Closes the connection for good without waiting: pending and later commands fail with
+    /// `connectionClosed` (unblocks a blocking command from synchronous code, such as a shutdown handler).
+    public func closeNow() {
+        let channel: (any Channel)? = state.withLock { state in
+            defer { state = .closed }
+            if case .connected(let c) = state { return c.channel }
+            return nil
+        }
+        channel?.close(promise: nil)
+    }
+
     /// Closes the current channel without closing the connection: the next command reconnects.
     func dropChannel() {
         let channel: (any Channel)? = state.withLock { state in

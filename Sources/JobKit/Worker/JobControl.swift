@@ -25,11 +25,11 @@ final class JobControl: Sendable {
     let job: ClaimedJob
     let timeout: Duration
     let deadline: ContinuousClock.Instant
-    let done = OneShot<JobOutcome>()
     private struct State {
         var task: Task<Void, Never>?
         var reason: StopReason?
         var stoppedAt: ContinuousClock.Instant?
+        var finalized = false
     }
     private let state = Mutex(State())
 
@@ -60,14 +60,26 @@ final class JobControl: Sendable {
 
     var reason: StopReason? { state.withLock { $0.reason } }
 
-    /// Called by the watchdog: applies the timeout, and abandons a handler that ignores cancellation.
-    func check(now: ContinuousClock.Instant, grace: Duration) {
+    /// Takes the right to write the job's outcome: true exactly once (the handler's task when it returns,
+    /// or the watchdog when the handler ignored cancellation past the grace period).
+    func claimFinalization() -> Bool {
+        state.withLock { s in
+            if s.finalized { return false }
+            s.finalized = true
+            return true
+        }
+    }
+
+    /// Called by the watchdog: applies the timeout; returns true when the handler has ignored
+    /// cancellation for longer than `grace` and should be abandoned.
+    func check(now: ContinuousClock.Instant, grace: Duration) -> Bool {
         if now >= deadline, reason == nil {
             stop(.timeout(timeout))
         }
         if let stoppedAt = state.withLock({ $0.stoppedAt }), now - stoppedAt >= grace {
-            done.resolve(.success(.abandoned))
+            return true
         }
+        return false
     }
 }
 

@@ -194,38 +194,72 @@ enum LeaseScripts {
     ///
     /// Safe to run on every node at once: each expired job is moved exactly once.
     /// KEYS: 1 active. ARGV: 1 prefix, 2 limit. Reply: `[requeued, dead]`.
+    /// Lua shared by `reap` and `reclaimNode`: returns an abandoned active job to `ready`, or to `dead`
+    /// when no attempt is left, and bumps its token so that the old holder is fenced off.
+    static let expireFunction = """
+        local function expire(id, now, err)
+          local key = P .. 'job:' .. id
+          redis.call('ZREM', P .. 'active', id)
+          local f = redis.call('HMGET', key, 'state', 'attempts', 'maxAttempts', 'score', 'node', 'history', 'cancelRequested')
+          if f[1] ~= 'active' then return 0 end
+          local history = cjson.decode(f[6] or '[]')
+          history[#history + 1] = {attempt = tonumber(f[2] or '0'), at = now, node = f[5] or '', error = err, kind = 'lease'}
+          while #history > 25 do table.remove(history, 1) end
+          local fields = {'lastError', err, 'history', cjson.encode(history)}
+          redis.call('HINCRBY', key, 'token', 1)
+          if f[7] then
+            local count, age = retention('canceled')
+            finish(id, key, 'canceled', now, count, age, fields)
+            event('canceled', id, 'error', 'canceled')
+            return 3
+          end
+          if tonumber(f[2] or '0') < tonumber(f[3] or '1') then
+            redis.call('HSET', key, 'state', 'ready', unpack(fields))
+            redis.call('ZADD', P .. 'ready', f[4], id)
+            return 1
+          end
+          local count, age = retention('dead')
+          finish(id, key, 'dead', now, math.max(count, 1), math.max(age, 1), fields)
+          redis.call('HINCRBY', P .. 'stats', 'dead', 1)
+          event('dead', id, 'error', err)
+          return 2
+        end
+
+        """
+
+    /// Returns jobs whose lease expired: to `ready` while attempts remain, else to `dead`.
+    ///
+    /// Safe to run on every node at once: each expired job is moved exactly once.
+    /// KEYS: 1 active. ARGV: 1 prefix, 2 limit. Reply: `[requeued, dead]`.
     static let reap = RedisScript(
-        LuaPrelude.source + """
+        LuaPrelude.source + expireFunction + """
             local now = now_ms()
             local expired = redis.call('ZRANGEBYSCORE', P .. 'active', '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
             local requeued, dead = 0, 0
             for _, id in ipairs(expired) do
-              local key = P .. 'job:' .. id
-              redis.call('ZREM', P .. 'active', id)
-              local f = redis.call('HMGET', key, 'state', 'attempts', 'maxAttempts', 'score', 'node', 'history')
-              if f[1] == 'active' then
-                local err = 'lease expired: node ' .. (f[5] or '?') .. ' stopped renewing'
-                local history = cjson.decode(f[6] or '[]')
-                history[#history + 1] = {attempt = tonumber(f[2] or '0'), at = now, node = f[5] or '', error = err, kind = 'lease'}
-                while #history > 25 do table.remove(history, 1) end
-                local fields = {'lastError', err, 'history', cjson.encode(history)}
-                if tonumber(f[2] or '0') < tonumber(f[3] or '1') then
-                  redis.call('HSET', key, 'state', 'ready', unpack(fields))
-                  redis.call('HINCRBY', key, 'token', 1)
-                  redis.call('ZADD', P .. 'ready', f[4], id)
-                  requeued = requeued + 1
-                else
-                  local count, age = retention('dead')
-                  redis.call('HINCRBY', key, 'token', 1)
-                  finish(id, key, 'dead', now, math.max(count, 1), math.max(age, 1), fields)
-                  redis.call('HINCRBY', P .. 'stats', 'dead', 1)
-                  event('dead', id, 'error', err)
-                  dead = dead + 1
-                end
+              local node = redis.call('HGET', P .. 'job:' .. id, 'node') or '?'
+              local r = expire(id, now, 'lease expired: node ' .. node .. ' stopped renewing')
+              if r == 1 then requeued = requeued + 1 elseif r >= 2 then dead = dead + 1 end
+            end
+            if requeued > 0 then wake() end
+            return {requeued, dead}
+            """)
+
+    /// Returns at once every active job held by a node declared dead (not waiting for lease expiry).
+    ///
+    /// KEYS: 1 active. ARGV: 1 prefix, 2 node id. Reply: `[requeued, dead]`.
+    static let reclaimNode = RedisScript(
+        LuaPrelude.source + expireFunction + """
+            local now = now_ms()
+            local held = redis.call('ZRANGE', P .. 'active', 0, -1)
+            local requeued, dead = 0, 0
+            for _, id in ipairs(held) do
+              if redis.call('HGET', P .. 'job:' .. id, 'node') == ARGV[2] then
+                local r = expire(id, now, 'node ' .. ARGV[2] .. ' died (missed heartbeats)')
+                if r == 1 then requeued = requeued + 1 elseif r >= 2 then dead = dead + 1 end
               end
             end
             if requeued > 0 then wake() end
             return {requeued, dead}
             """)
 }
-

@@ -5,7 +5,8 @@ final class SlotGate: Sendable {
     private struct State {
         var free: Int
         var capacity: Int
-        var waiter: CheckedContinuation<Void, Never>?
+        /// Fetchers waiting for a free slot (each re-checks when woken).
+        var waiters: [CheckedContinuation<Void, Never>] = []
         var closed = false
     }
     private let state: Mutex<State>
@@ -30,7 +31,7 @@ final class SlotGate: Sendable {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { s -> Bool in
                     if s.closed || s.free > 0 { return true }
-                    s.waiter = c
+                    s.waiters.append(c)
                     return false
                 }
                 if resumeNow { c.resume() }
@@ -40,12 +41,12 @@ final class SlotGate: Sendable {
 
     /// Returns `n` slots (unused reservations, or finished jobs).
     func release(_ n: Int = 1) {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
             s.free += n
-            defer { s.waiter = nil }
-            return s.waiter
+            defer { s.waiters = [] }
+            return s.waiters
         }
-        waiter?.resume()
+        for w in waiters { w.resume() }
     }
 
     /// Jobs running now.
@@ -53,11 +54,11 @@ final class SlotGate: Sendable {
 
     /// Wakes the waiting fetcher for good (shutdown).
     func close() {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
             s.closed = true
-            defer { s.waiter = nil }
-            return s.waiter
+            defer { s.waiters = [] }
+            return s.waiters
         }
-        waiter?.resume()
+        for w in waiters { w.resume() }
     }
 }

@@ -18,7 +18,8 @@ public final class Worker: Service, Sendable {
     let logger: Logger
     let slots: SlotGate
     let acker: Acker
-    private let blocking: RedisConnection
+    /// One dedicated connection per fetch loop, for its blocking waits.
+    private let fetchers: [RedisConnection]
     private let state = Mutex(State())
 
     struct State {
@@ -26,6 +27,9 @@ public final class Worker: Service, Sendable {
         var stopping = false
         var processed = 0
         var failed = 0
+        /// Set by a remote shutdown or drain; replaces ``WorkerOptions/shutdownGrace``.
+        var graceOverride: Duration?
+        var hardStop = false
     }
 
     /// Creates a worker.
@@ -44,7 +48,9 @@ public final class Worker: Service, Sendable {
         logger[metadataKey: "node.id"] = "\(options.nodeID)"
         self.logger = logger
         self.slots = SlotGate(capacity: options.concurrency)
-        self.blocking = redis.makeDedicatedConnection(name: "jobkit-fetch-\(options.nodeID)")
+        self.fetchers = (0..<(options.concurrency > 1 ? 2 : 1)).map {
+            redis.makeDedicatedConnection(name: "jobkit-fetch-\(options.nodeID)-\($0)")
+        }
         let ackLogger = logger
         let acker = Acker(redis: redis, namespace: namespace, logger: logger) { queue, ids in
             ackLogger.warning(
@@ -80,23 +86,43 @@ public final class Worker: Service, Sendable {
         guard first else { return }
         logger.debug("Worker stopping")
         slots.close()
-        blocking.dropChannel()
+        for connection in fetchers { connection.closeNow() }
     }
 
     var isStopping: Bool { state.withLock { $0.stopping } }
 
+    /// Stops claiming and gives running jobs `grace` (instead of the configured grace) to finish.
+    public func beginShutdown(grace: Duration) {
+        state.withLock { $0.graceOverride = grace }
+        beginShutdown()
+    }
+
+    /// Stops at once: running jobs are canceled and handed back to `ready` right away.
+    public func stopNow() {
+        state.withLock { $0.hardStop = true }
+        beginShutdown()
+        for control in runningJobs { control.stop(.shutdown) }
+    }
+
     private func runUntilStopped() async throws {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.acker.run() }
-            group.addTask { await self.loop(every: self.options.renewInterval) { await self.renewLeases() } }
+            if !self.options.leasesRenewedByNode {
+                group.addTask { await self.loop(every: self.options.renewInterval) { await self.renewLeases() } }
+            }
             group.addTask { await self.loop(every: self.options.reapInterval) { await self.reap() } }
-            group.addTask { await self.loop(every: .milliseconds(100)) { self.watchdog() } }
+            group.addTask { await self.loop(every: .milliseconds(100)) { await self.watchdog() } }
             await self.reap()
-            await self.fetchLoop(group: &group)
+            // Two fetchers: while one waits for its claim's reply, the other can claim the slots freed meanwhile.
+            await withDiscardingTaskGroup { fetchers in
+                for index in 0..<self.fetchers.count {
+                    fetchers.addTask { await self.fetchLoop(self.fetchers[index]) }
+                }
+            }
             await self.drainRunning()
             self.acker.finish()
             try? await self.acker.stopped.value()
-            await self.blocking.close()
+            for connection in self.fetchers { await connection.close() }
             group.cancelAll()
         }
     }
@@ -110,7 +136,7 @@ public final class Worker: Service, Sendable {
 
     // MARK: Fetching
 
-    private func fetchLoop(group: inout DiscardingTaskGroup) async {
+    private func fetchLoop(_ blocking: RedisConnection) async {
         var failures = 0
         while !isStopping {
             let free = await slots.reserveFree()
@@ -127,8 +153,10 @@ public final class Worker: Service, Sendable {
                         LeaseScripts.claim, keys: [keys.ready],
                         arguments: [keys.prefix, min(free - claimed, 1000), Int(options.leaseDuration.milliseconds), options.nodeID])
                     let (_, due, jobs) = try ClaimedJob.parse(reply, queue: queue)
+                    logger.trace(
+                        "Claimed", metadata: ["queue.name": "\(queue)", "count": "\(jobs.count)", "next.due.ms": "\(due)"])
                     if due >= 0 { nextDue = min(nextDue, due) }
-                    for job in jobs { start(job, group: &group) }
+                    for job in jobs { start(job) }
                     claimed += jobs.count
                 }
                 failures = 0
@@ -145,10 +173,10 @@ public final class Worker: Service, Sendable {
                     // Done when nothing runs and nothing is due within a minute (retries waiting out a short
                     // backoff are waited for; jobs scheduled further out are left for a later run).
                     if slots.busy == 0 && (nextDue == Int.max || nextDue > 60_000) { break }
-                    await waitForWork(maxMilliseconds: slots.busy > 0 ? 20 : nextDue)
+                    await waitForWork(blocking, maxMilliseconds: slots.busy > 0 ? 20 : nextDue)
                     continue
                 }
-                await waitForWork(maxMilliseconds: nextDue)
+                await waitForWork(blocking, maxMilliseconds: nextDue)
             }
         }
     }
@@ -172,8 +200,9 @@ public final class Worker: Service, Sendable {
     }
 
     /// Blocks on the queues' wake markers until new work is pushed or the next scheduled job is due.
-    private func waitForWork(maxMilliseconds: Int) async {
+    private func waitForWork(_ blocking: RedisConnection, maxMilliseconds: Int) async {
         let waitMs = min(Int(options.maxIdleWait.milliseconds), maxMilliseconds)
+        logger.trace("Waiting for work", metadata: ["wait.ms": "\(waitMs)"])
         guard waitMs > 0 else { return }
         let wakeKeys = options.queues.map { QueueKeys(namespace: namespace, queue: $0.name).wake }
         let seconds = String(format3(Double(waitMs) / 1000))
@@ -190,17 +219,17 @@ public final class Worker: Service, Sendable {
 
     // MARK: Running
 
-    private func start(_ job: ClaimedJob, group: inout DiscardingTaskGroup) {
+    private func start(_ job: ClaimedJob) {
         let entry = registry.entry(job.name)
         let timeout: Duration =
             job.timeoutMs > 0 ? .milliseconds(job.timeoutMs) : (entry?.timeout ?? options.defaultTimeout)
         let control = JobControl(job: job, timeout: timeout)
         state.withLock { $0.running[job.id] = control }
-        group.addTask {
-            await self.execute(control, entry: entry)
-            self.state.withLock { _ = $0.running.removeValue(forKey: job.id) }
-            self.slots.release()
-        }
+        // One task per job, so that it can be canceled on its own (timeout, cancel request, lost lease).
+        // Unstructured on purpose: a handler that ignores cancellation past the grace period is abandoned
+        // by the watchdog, so that shutdown and slot accounting never wait on it forever.
+        let task = Task { await self.execute(control, entry: entry) }
+        control.attach(task)
     }
 
     private func execute(_ control: JobControl, entry: JobRegistry.Entry?) async {
@@ -209,30 +238,31 @@ public final class Worker: Service, Sendable {
             id: job.id, name: job.name, queue: job.queue, attempt: job.attempt, maxAttempts: job.maxAttempts,
             tenantID: job.tenant, correlationID: job.correlation, enqueuedAtMs: job.enqueuedAt, baseLogger: logger,
             namespace: namespace, redis: redis)
-        guard let entry else {
-            await fail(job, kind: "poison", error: "unknown job name '\(job.name)'", logger: context.logger)
-            return
-        }
-        let done = control.done
-        let payload = job.payload
-        // Unstructured on purpose: a handler that ignores cancellation past the grace period is abandoned,
-        // so that shutdown and slot accounting never wait on it forever.
-        let task = Task {
+        let outcome: JobOutcome
+        if let entry {
             do {
-                done.resolve(.success(.success(try await entry.handler(payload, context))))
+                outcome = .success(try await entry.handler(job.payload, context))
             } catch {
-                done.resolve(.success(.thrown(error)))
+                outcome = .thrown(error)
             }
+        } else {
+            outcome = .thrown(JobPayloadError(description: "unknown job name '\(job.name)'"))
         }
-        control.attach(task)
-        let outcome = (try? await done.value()) ?? .abandoned
+        guard control.claimFinalization() else { return }  // abandoned: the watchdog wrote the outcome
         let reason = control.reason
         if case .success(let result) = outcome, reason != .leaseLost {
             acker.complete(queue: job.queue, .init(id: job.id, token: job.token, result: result))
             state.withLock { $0.processed += 1 }
-            return
+        } else {
+            await finalizeUnsuccessful(control, outcome: outcome, logger: context.logger)
         }
-        await finalizeUnsuccessful(control, outcome: outcome, logger: context.logger)
+        finished(job.id)
+    }
+
+    /// Frees the job's slot.
+    private func finished(_ id: String) {
+        state.withLock { _ = $0.running.removeValue(forKey: id) }
+        slots.release()
     }
 
     private func finalizeUnsuccessful(_ control: JobControl, outcome: JobOutcome, logger: Logger) async {
@@ -326,22 +356,39 @@ public final class Worker: Service, Sendable {
     // MARK: Leases
 
     private func renewLeases() async {
+        let calls = renewCalls()
+        guard !calls.isEmpty else { return }
+        do {
+            let replies = try await redis.runBatch(LeaseScripts.renew, calls: calls.map { ($0.keys, $0.arguments) })
+            for (call, reply) in zip(calls, replies) { applyRenewal(queue: call.queue, reply: reply) }
+        } catch {
+            logger.error("Lease renewal failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// One renew call per queue for the leases held now (a node agent sends them with its heartbeat).
+    func renewCalls() -> [(queue: String, keys: [String], arguments: [any RESPArgument])] {
         let running = runningJobs
-        guard !running.isEmpty else { return }
+        guard !running.isEmpty else { return [] }
         var byQueue: [String: [ClaimedJob]] = [:]
         for c in running { byQueue[c.job.queue, default: []].append(c.job) }
-        for (queue, jobs) in byQueue {
+        return byQueue.map { queue, jobs in
             let keys = QueueKeys(namespace: namespace, queue: queue)
             var args: [any RESPArgument] = [keys.prefix, Int(options.leaseDuration.milliseconds)]
             for job in jobs { args += [job.id, job.token] as [any RESPArgument] }
-            do {
-                let lost = try await redis.run(LeaseScripts.renew, keys: [keys.active], arguments: args)
-                for id in (lost.array ?? []).compactMap(\.string) {
-                    state.withLock { $0.running[id] }?.stop(.leaseLost)
-                }
-            } catch {
-                logger.error("Lease renewal failed", metadata: ["queue.name": "\(queue)", "error": "\(error)"])
-            }
+            return (queue, [keys.active], args)
+        }
+    }
+
+    /// Stops the jobs whose lease the renew reply says is lost.
+    func applyRenewal(queue: String, reply: RESPValue) {
+        if case .error(let text) = reply {
+            logger.error("Lease renewal failed", metadata: ["queue.name": "\(queue)", "error": "\(String(buffer: text))"])
+            return
+        }
+        for id in (reply.array ?? []).compactMap(\.string) {
+            logger.warning("Lease lost; stopping the job", metadata: ["job.id": "\(id)", "queue.name": "\(queue)"])
+            state.withLock { $0.running[id] }?.stop(.leaseLost)
         }
     }
 
@@ -362,16 +409,24 @@ public final class Worker: Service, Sendable {
         }
     }
 
-    private func watchdog() {
+    private func watchdog() async {
         let now = ContinuousClock.now
-        for control in runningJobs { control.check(now: now, grace: options.cancellationGrace) }
+        for control in runningJobs where control.check(now: now, grace: options.cancellationGrace) {
+            guard control.claimFinalization() else { continue }
+            logger.warning(
+                "Job ignored cancellation; abandoning it",
+                metadata: ["job.id": "\(control.job.id)", "job.name": "\(control.job.name)"])
+            await finalizeUnsuccessful(control, outcome: .abandoned, logger: logger)
+            finished(control.job.id)
+        }
     }
 
     // MARK: Shutdown
 
     private func drainRunning() async {
-        let graceEnd = ContinuousClock.now + options.shutdownGrace
-        while slots.busy > 0, ContinuousClock.now < graceEnd {
+        let grace = state.withLock { $0.graceOverride } ?? options.shutdownGrace
+        let graceEnd = ContinuousClock.now + grace
+        while slots.busy > 0, ContinuousClock.now < graceEnd, !state.withLock({ $0.hardStop }) {
             try? await Task.sleep(for: .milliseconds(20))
         }
         guard slots.busy > 0 else { return }

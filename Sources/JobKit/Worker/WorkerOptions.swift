@@ -22,6 +22,9 @@ public struct WorkerOptions: Sendable {
     public var leaseDuration: Duration = .seconds(30)
     /// How often held leases are renewed.
     public var renewInterval: Duration = .seconds(10)
+    /// Leases are renewed by a ``NodeAgent`` together with its heartbeat (one round trip), not by the
+    /// worker's own timer.
+    public var leasesRenewedByNode: Bool = false
     /// How often expired leases are looked for.
     public var reapInterval: Duration = .seconds(5)
     /// Execution timeout for jobs that set none (enqueue option) and whose registration sets none.

@@ -5,7 +5,60 @@ import JobKit
 struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobs", abstract: "Inspect and change jobs.",
-        subcommands: [Show.self, List.self, Retry.self, Delete.self])
+        subcommands: [Show.self, List.self, Retry.self, Delete.self, Cancel.self])
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel jobs: by id, every waiting job of a queue, or every job of a tenant.")
+        @OptionGroup var connection: ConnectionOptions
+        @Argument(help: "Job ids.") var ids: [String] = []
+        @Option(name: .long, help: "Cancel every waiting job of this queue.") var queue: String?
+        @Option(name: .long, help: "Cancel every job (waiting and running) of this tenant.") var tenant: String?
+        @Flag(name: .long, help: "Print JSON.") var json = false
+
+        func validate() throws {
+            let modes = (ids.isEmpty ? 0 : 1) + (queue == nil ? 0 : 1) + (tenant == nil ? 0 : 1)
+            guard modes == 1 else { throw ValidationError("give job ids, or --queue Q, or --tenant T") }
+        }
+
+        func run() async throws {
+            await CLI.guarded {
+                let q = try connection.makeQueue()
+                if let queue {
+                    guard try await q.queueExists(queue) else { throw QueueError(.unknownQueue, "unknown queue '\(queue)'") }
+                    let n = try await q.cancelWaiting(queue: queue)
+                    if json { try CLI.printJSON(["canceled": n]) } else { print("canceled \(n)") }
+                    return
+                }
+                if let tenant {
+                    let (canceled, requested) = try await q.cancelTenant(tenant)
+                    if json {
+                        try CLI.printJSON(["canceled": canceled, "requested": requested])
+                    } else {
+                        print("canceled \(canceled), cancel requested for \(requested) running")
+                    }
+                    return
+                }
+                var results: [[String: String]] = []
+                var missing = false
+                for id in ids {
+                    let outcome = try await q.cancel(id)
+                    results.append(["id": id, "outcome": outcome.rawValue])
+                    if !json {
+                        switch outcome {
+                        case .canceled: print("\(id): canceled")
+                        case .requested: print("\(id): running; cancel requested from its node")
+                        case .alreadyFinished: print("\(id): already finished; nothing to cancel")
+                        case .notFound: print("\(id): not found")
+                        }
+                    }
+                    if outcome == .notFound { missing = true }
+                }
+                if json { try CLI.printJSON(results) }
+                if missing { throw ExitCode(1) }
+            }
+        }
+    }
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one job's record.")

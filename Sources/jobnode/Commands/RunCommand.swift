@@ -4,6 +4,7 @@ import JobKit
 import Jobs
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,6 +21,10 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-format"), help: "text or json.") var logFormat: String = "text"
     @Option(name: .long, help: "Lease duration (renewed every third of it).") var lease: String = "30s"
     @Option(name: .customLong("reap-interval"), help: "How often expired leases are looked for.") var reapInterval: String = "5s"
+    @Flag(name: .customLong("no-scheduler"), help: "Don't run the schedule loop on this node.") var noScheduler = false
+    @Option(name: .long, help: "Heartbeat interval (leases are renewed in the same round trip).") var heartbeat: String = "5s"
+    @Option(name: .customLong("dead-node-timeout"), help: "Silence after which a node is declared dead and its jobs run again.")
+    var deadNodeTimeout: String = "15s"
 
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
@@ -27,7 +32,13 @@ struct RunCommand: AsyncParsableCommand {
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format is text or json") }
         _ = try WorkerOptions.parseQueues(queues)
         _ = try CLI.duration(grace)
-        _ = try CLI.duration(lease)
+        let leaseDuration = try CLI.duration(lease)
+        let beat = try CLI.duration(heartbeat)
+        guard beat >= .milliseconds(100) else { throw ValidationError("--heartbeat must be at least 100ms") }
+        guard leaseDuration >= beat * 2 else { throw ValidationError("--lease must be at least twice --heartbeat") }
+        guard try CLI.duration(deadNodeTimeout) > beat else {
+            throw ValidationError("--dead-node-timeout must be longer than --heartbeat")
+        }
     }
 
     func run() async throws {
@@ -48,6 +59,7 @@ struct RunCommand: AsyncParsableCommand {
             options.burst = burst
             options.leaseDuration = try CLI.duration(lease)
             options.renewInterval = options.leaseDuration / 3
+            options.leasesRenewedByNode = true
             options.reapInterval = try CLI.duration(reapInterval)
             var redisLogger = logger
             redisLogger[metadataKey: "node.id"] = "\(nodeID)"
@@ -68,13 +80,63 @@ struct RunCommand: AsyncParsableCommand {
             let registry = JobRegistry()
             JobCatalog.register(in: registry)
             let worker = Worker(redis: pool, registry: registry, options: options, namespace: connection.namespace, logger: logger)
+            var nodeOptions = NodeAgent.Options(
+                name: nodeName, host: ProcessInfo.processInfo.hostName, pid: Int(ProcessInfo.processInfo.processIdentifier))
+            nodeOptions.heartbeatInterval = try CLI.duration(heartbeat)
+            nodeOptions.deadNodeTimeout = try CLI.duration(deadNodeTimeout)
+            let groupBox = GroupBox()
+            let agent = NodeAgent(
+                redis: pool, worker: worker, options: nodeOptions, namespace: connection.namespace, logger: logger
+            ) { _ in
+                Task { await groupBox.group?.triggerGracefulShutdown() }
+            }
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: agent)]
+            if !noScheduler {
+                let store = ScheduleStore(redis: pool, namespace: connection.namespace)
+                // Code declares default schedules; syncing keeps operators' next ticks.
+                try await store.sync(JobCatalog.defaultSchedules)
+                services.append(.init(service: Scheduler(store: store, logger: logger)))
+            }
+            // The worker is last: on shutdown it drains first while the node keeps beating.
+            services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup))
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                    services: services,
+                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            groupBox.group = group
+            // A second SIGTERM/SIGINT stops at once: running jobs are canceled and handed back right away.
+            let signals = SecondSignal { worker.stopNow() }
             try await group.run()
+            _ = signals
             let (processed, failed) = worker.counters
             logger.notice("Node stopped", metadata: ["node.id": "\(nodeID)", "processed": "\(processed)", "failed": "\(failed)"])
             await pool.close()
+        }
+    }
+}
+
+/// Holds the service group for the remote-shutdown callback, which is created before the group.
+final class GroupBox: @unchecked Sendable {
+    // Invariant: written once before `run()`, read afterwards.
+    var group: ServiceGroup?
+}
+
+/// Counts SIGTERM/SIGINT; from the second one on, calls `action`.
+final class SecondSignal: @unchecked Sendable {
+    // Invariant: the sources are immutable after init and only kept alive here.
+    private final class Count: Sendable { let value = Atomic<Int>(0) }
+    private let sources: [any DispatchSourceSignal]
+
+    init(_ action: @escaping @Sendable () -> Void) {
+        let queue = DispatchQueue(label: "jobnode.signals")
+        let count = Count()
+        sources = [SIGTERM, SIGINT].map { sig in
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler {
+                if count.value.add(1, ordering: .relaxed).newValue >= 2 { action() }
+            }
+            source.resume()
+            return source
         }
     }
 }

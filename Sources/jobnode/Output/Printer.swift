@@ -46,3 +46,27 @@ enum Printer {
         }
     }
 }
+
+extension Printer {
+    static func printNodes(_ nodes: [NodeRecord]) {
+        print("ID          NAME                        QUEUES                 BUSY      PROCESSED  FAILED  LAST BEAT")
+        for n in nodes {
+            print(
+                n.id.padding(toLength: 12, withPad: " ", startingAt: 0) + n.name.padding(toLength: 28, withPad: " ", startingAt: 0)
+                    + n.queues.padding(toLength: 23, withPad: " ", startingAt: 0)
+                    + "\(n.busy)/\(n.concurrency)".padding(toLength: 10, withPad: " ", startingAt: 0)
+                    + String(n.processed).padding(toLength: 11, withPad: " ", startingAt: 0)
+                    + String(n.failed).padding(toLength: 8, withPad: " ", startingAt: 0) + time(n.lastHeartbeatMs))
+        }
+    }
+
+    static func printActive(_ jobs: [ActiveJob]) {
+        print("ID                    NAME                      QUEUE         NODE        STARTED")
+        for j in jobs {
+            print(
+                j.id.padding(toLength: 22, withPad: " ", startingAt: 0) + j.name.padding(toLength: 26, withPad: " ", startingAt: 0)
+                    + j.queue.padding(toLength: 14, withPad: " ", startingAt: 0)
+                    + j.node.padding(toLength: 12, withPad: " ", startingAt: 0) + time(j.startedAtMs))
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// Fires due schedule ticks. Every node runs one; each tick still enqueues exactly one job, because
+/// claiming it is a compare-and-set of its due score inside the script that enqueues the job.
+///
+/// The loop sleeps until the nearest due tick (at most ``maximumWait``), and wakes early when schedules
+/// change (``ScheduleStore`` pushes a marker).
+public final class Scheduler: Service, Sendable {
+    public let store: ScheduleStore
+    let logger: Logger
+    let maximumWait: Duration
+    private let blocking: RedisConnection
+
+    public init(store: ScheduleStore, maximumWait: Duration = .seconds(5), logger: Logger = Logger(label: "jobkit.scheduler")) {
+        self.store = store
+        self.logger = logger
+        self.maximumWait = maximumWait
+        self.blocking = store.redis.makeDedicatedConnection(name: "jobkit-scheduler")
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                let wait: Int64
+                do {
+                    wait = try await runOnce()
+                } catch {
+                    logger.error("Scheduler pass failed: Redis unreachable?", metadata: ["error": "\(error)"])
+                    wait = 1000
+                }
+                if Task.isShuttingDownGracefully { break }
+                await sleep(milliseconds: wait)
+            }
+        } onGracefulShutdown: {
+            self.blocking.closeNow()
+        }
+        await blocking.close()
+    }
+
+    /// Fires every due tick once; returns ms until the nearest next tick (capped at ``maximumWait``).
+    @discardableResult
+    public func runOnce() async throws -> Int64 {
+        let redis = store.redis
+        let flat = try await redis.send(RedisCommand("HVALS", store.index)).array ?? []
+        let queues = Set(flat.compactMap(\.string)).sorted()
+        var nearest = maximumWait.milliseconds
+        guard !queues.isEmpty else { return nearest }
+        let now = try await redis.timeMilliseconds()
+        let replies = try await redis.pipeline(
+            queues.map { RedisCommand("ZRANGE", store.keys($0).schedulesDue, 0, 99, "WITHSCORES") })
+        for (queue, reply) in zip(queues, replies) {
+            let entries = reply.array ?? []
+            var i = 0
+            while i + 1 < entries.count {
+                defer { i += 2 }
+                guard let name = entries[i].string, let tick = entries[i + 1].double.map({ Int64($0) }) else { continue }
+                if tick > now {
+                    nearest = min(nearest, tick - now)
+                    continue
+                }
+                let next = try await fire(queue: queue, name: name, tick: tick, now: now)
+                if let next { nearest = min(nearest, max(0, next - now)) }
+            }
+        }
+        return max(0, nearest)
+    }
+
+    /// Claims one due tick; returns the schedule's next tick.
+    private func fire(queue: String, name: String, tick: Int64, now: Int64) async throws -> Int64? {
+        let k = store.keys(queue)
+        guard let text = try await store.redis.send(RedisCommand("HGET", k.schedules, name)).string,
+            let schedule = Schedule.decode(text)
+        else {
+            _ = try await store.redis.send(RedisCommand("ZREM", k.schedulesDue, name))
+            return nil
+        }
+        let (fire, next) = schedule.plan(dueTick: tick, now: now)
+        var args: [any RESPArgument] = [
+            k.prefix, name, Int(tick), Int(next ?? -1), schedule.overlap.rawValue, schedule.job, schedule.payload,
+            schedule.priority, schedule.maxAttempts, Int(schedule.timeoutMs ?? 0), fire.count,
+        ]
+        for t in fire { args += [Int(t), Int(t + schedule.jitter(for: t)), JobID.make()] as [any RESPArgument] }
+        let reply = try await store.redis.run(ScheduleScripts.tick, keys: [k.schedulesDue], arguments: args)
+        let parts = reply.array ?? []
+        switch parts.first?.int {
+        case 1:
+            let ids = (parts.count > 1 ? parts[1].array ?? [] : []).compactMap(\.string)
+            if !ids.isEmpty {
+                logger.debug("Schedule fired", metadata: ["schedule": "\(name)", "tick": "\(tick)", "job.ids": "\(ids)"])
+            }
+            if parts.count == 4, let canceled = parts[2].string, !canceled.isEmpty, let node = parts[3].string {
+                // `replace` found the previous run still running: tell its node.
+                let queueClient = JobQueue(redis: store.redis, namespace: store.namespace, logger: logger)
+                try await queueClient.requestCancel(jobs: [(canceled, node)], queue: queue)
+            }
+        case 2:
+            logger.debug("Schedule tick skipped: previous run still going", metadata: ["schedule": "\(name)"])
+        default:
+            break  // another node claimed it, or it is not due by Redis time yet
+        }
+        return next
+    }
+
+    private func sleep(milliseconds: Int64) async {
+        guard milliseconds > 0 else { return }
+        let seconds = format3(Double(milliseconds) / 1000)
+        do {
+            _ = try await blocking.sendBlocking(
+                RedisCommand("BLPOP", QueueKeys.schedulerWake(namespace: store.namespace), seconds),
+                timeout: .milliseconds(milliseconds + 5000))
+        } catch {
+            if !Task.isShuttingDownGracefully { try? await Task.sleep(for: .milliseconds(100)) }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+import JobKit
+
+/// `maintenance.nightly`: returns expired leases on every queue and logs each queue's counts.
+public struct NightlyMaintenanceJob: JobPayload {
+    public static let jobName = "maintenance.nightly"
+    public init() {}
+
+    static func run(_ context: JobContext) async throws {
+        let queue = JobQueue(redis: context.redis, namespace: context.namespace, logger: context.logger)
+        for name in try await queue.queueNames() {
+            try Task.checkCancellation()
+            let counts = try await queue.counts(name)
+            context.logger.info(
+                "Queue counts",
+                metadata: [
+                    "queue.name": "\(name)", "ready": "\(counts.ready)", "active": "\(counts.active)",
+                    "dead": "\(counts.dead)", "completed": "\(counts.completed)",
+                ])
+        }
+    }
+}
+
+/// `reports.monthly`: the monthly report run (its PostgreSQL-backed body arrives with the reports issue).
+public struct MonthlyReportJob: JobPayload {
+    public static let jobName = "reports.monthly"
+    public var month: String?
+    public init(month: String? = nil) { self.month = month }
+
+    static func run(_ job: MonthlyReportJob, _ context: JobContext) async throws {
+        context.logger.info("Monthly report run", metadata: ["month": "\(job.month ?? "previous")"])
+    }
+}
