@@ -33,6 +33,17 @@ let package = Package(
             swiftSettings: swiftSettings,
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "EngineBenchmarks",
+            dependencies: [
+                .product(name: "JobKit", package: "JobKit"),
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "EngineBenchmarks",
+            swiftSettings: swiftSettings,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
         // Plain executable that prints steady-state GET+SET throughput as JSON lines, for the ratios that
         // `scripts/redis-bench` computes against redis-benchmark. It lives under `Tools/`, not directly under
         // `Benchmarks/`, so that `swift package benchmark` without `--target` doesn't take it for a benchmark suite.

@@ -196,6 +196,18 @@ struct RedisConnectionTests {
         }
     }
 
+    @Test("unix:// URLs connect through the server's socket, with a database")
+    func unixSocket() async throws {
+        let dir = try TestEnvironment.makeTemporaryDirectory("sock")
+        let path = "\(dir)/redis.sock"
+        try await RedisServerProcess.with(["--unixsocket", path, "--unixsocketperm", "700"]) { _ in
+            let c = RedisConnection(configuration: try RedisConfiguration(url: "unix://\(path)?db=3"))
+            #expect(try await c.send("ECHO", "local") == .bulk("local"))
+            #expect(try await c.send("CLIENT", "INFO").string?.contains("db=3") == true)
+            await c.close()
+        }
+    }
+
     @Test("the health check reports latency, version, role and memory")
     func health() async throws {
         let pool = RedisPool(configuration: try TestEnvironment.redisConfiguration(), size: 2)

@@ -19,7 +19,8 @@ public enum DiagnosticJobs {
         public var times: Int
         public init(times: Int) { self.times = times }
     }
-    /// `jobkit.record {"key": K}`: appends `"<job id>:<attempt>"` to the list `<namespace>:diag:<K>`.
+    /// `jobkit.record {"key": K}`: appends `"<job id>:<attempt>"` to the list `<namespace>:diag:<K>` (at most
+    /// 1,000,000 entries, expiring 24 h after the last append).
     public struct Record: JobPayload {
         public static let jobName = "jobkit.record"
         public var key: String
@@ -41,9 +42,14 @@ public enum DiagnosticJobs {
             if job.times < 0 || context.attempt <= job.times { throw DeliberateFailure(attempt: context.attempt) }
         }
         registry.register(Record.self) { job, context in
-            _ = try await context.redis.send(
-                RedisCommand(
-                    "RPUSH", QueueKeys.diagnostics(namespace: context.namespace, key: job.key), "\(context.id):\(context.attempt)"))
+            // Bounded like every key JobKit writes: at most 1,000,000 entries, kept 24 h after the last one.
+            let key = QueueKeys.diagnostics(namespace: context.namespace, key: job.key)
+            let replies = try await context.redis.pipeline([
+                RedisCommand("RPUSH", key, "\(context.id):\(context.attempt)"),
+                RedisCommand("LTRIM", key, -1_000_000, -1),
+                RedisCommand("PEXPIRE", key, 86_400_000),
+            ])
+            if case .error(let text) = replies[0] { throw RedisError(.serverError, String(buffer: text)) }
         }
     }
 }
