@@ -18,14 +18,8 @@ public struct NodeRegistry: Sendable {
         let replies = try await redis.pipeline(ids.map { RedisCommand("HGETALL", keys.node($0)) })
         var out: [NodeRecord] = []
         for (id, reply) in zip(ids, replies) {
-            let flat = reply.array ?? []
-            guard !flat.isEmpty else { continue }
-            var f: [String: RESPValue] = [:]
-            var i = 0
-            while i + 1 < flat.count {
-                if let k = flat[i].string { f[k] = flat[i + 1] }
-                i += 2
-            }
+            let f = reply.fields
+            guard !f.isEmpty else { continue }
             out.append(
                 NodeRecord(
                     id: id, name: f["name"]?.string ?? "", host: f["host"]?.string ?? "", pid: f["pid"]?.int ?? 0,

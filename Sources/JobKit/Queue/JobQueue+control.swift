@@ -55,13 +55,7 @@ extension JobQueue {
             let reply = try await redis.run(QueueScripts.cancelMany, keys: [k.ready], arguments: [k.prefix, tenant])
             guard let parts = reply.array, parts.count == 2 else { continue }
             canceled += parts[0].int ?? 0
-            let flat = parts[1].array ?? []
-            var running: [(String, String)] = []
-            var i = 0
-            while i + 1 < flat.count {
-                running.append((flat[i].string ?? "", flat[i + 1].string ?? ""))
-                i += 2
-            }
+            let running = parts[1].pairs.map { ($0.key, $0.value.string ?? "") }
             if !running.isEmpty { try await requestCancel(jobs: running, queue: q) }
             requested += running.count
         }
@@ -108,13 +102,7 @@ extension JobQueue {
         for q in try await queueNames() {
             let k = keys(q)
             let reply = try await redis.send(RedisCommand("ZRANGE", k.active, 0, -1, "WITHSCORES"))
-            let flat = reply.array ?? []
-            var entries: [(String, Int64)] = []
-            var i = 0
-            while i + 1 < flat.count {
-                entries.append((flat[i].string ?? "", Int64(flat[i + 1].double ?? 0)))
-                i += 2
-            }
+            let entries = reply.pairs.map { ($0.key, Int64($0.value.double ?? 0)) }
             guard !entries.isEmpty else { continue }
             let replies = try await redis.pipeline(
                 entries.map { RedisCommand("HMGET", k.job($0.0), "name", "node", "startedAt", "attempts", "tenant") })

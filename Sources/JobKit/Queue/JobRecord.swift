@@ -64,13 +64,7 @@ public struct JobRecord: Sendable, Codable, Equatable {
 
     /// Builds a record from `HGETALL` output; `nil` when the hash is empty.
     init?(id: String, queue: String, hash: RESPValue) {
-        guard let flat = hash.array, !flat.isEmpty else { return nil }
-        var f: [String: RESPValue] = [:]
-        var i = 0
-        while i + 1 < flat.count {
-            if let k = flat[i].string { f[k] = flat[i + 1] }
-            i += 2
-        }
+        let f = hash.fields
         guard let state = f["state"]?.string.flatMap(JobState.init(rawValue:)) else { return nil }
         self.id = id
         self.queue = queue

@@ -143,16 +143,9 @@ final class QueueEventListener: Sendable {
                     timeout: .seconds(10))
                 guard let streams = reply.array, let entries = streams.first?.array?.last?.array else { continue }
                 for entry in entries {
-                    guard let parts = entry.array, parts.count == 2, let entryID = parts[0].string,
-                        let kv = parts[1].array
-                    else { continue }
+                    guard let parts = entry.array, parts.count == 2, let entryID = parts[0].string else { continue }
                     lastID = entryID
-                    var fields: [String: RESPValue] = [:]
-                    var i = 0
-                    while i + 1 < kv.count {
-                        if let k = kv[i].string { fields[k] = kv[i + 1] }
-                        i += 2
-                    }
+                    let fields = parts[1].fields
                     guard let type = fields["type"]?.string, let state = JobState(rawValue: type), state.isTerminal,
                         let id = fields["id"]?.string
                     else { continue }

@@ -101,12 +101,9 @@ public struct ScheduleStore: Sendable {
 
     /// Every schedule, sorted by name.
     public func list() async throws -> [ScheduleInfo] {
-        let flat = try await redis.send(RedisCommand("HGETALL", index)).array ?? []
         var byQueue: [String: [String]] = [:]
-        var i = 0
-        while i + 1 < flat.count {
-            if let name = flat[i].string, let queue = flat[i + 1].string { byQueue[queue, default: []].append(name) }
-            i += 2
+        for (name, queue) in try await redis.send(RedisCommand("HGETALL", index)).pairs {
+            if let queue = queue.string { byQueue[queue, default: []].append(name) }
         }
         var out: [ScheduleInfo] = []
         for (queue, names) in byQueue { out += try await infos(queue: queue, names: names) }

@@ -51,11 +51,8 @@ public final class Scheduler: Service, Sendable {
         let replies = try await redis.pipeline(
             queues.map { RedisCommand("ZRANGE", store.keys($0).schedulesDue, 0, 99, "WITHSCORES") })
         for (queue, reply) in zip(queues, replies) {
-            let entries = reply.array ?? []
-            var i = 0
-            while i + 1 < entries.count {
-                defer { i += 2 }
-                guard let name = entries[i].string, let tick = entries[i + 1].double.map({ Int64($0) }) else { continue }
+            for (name, score) in reply.pairs {
+                guard let tick = score.double.map({ Int64($0) }) else { continue }
                 if tick > now {
                     nearest = min(nearest, tick - now)
                     continue

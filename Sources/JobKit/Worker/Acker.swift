@@ -120,7 +120,7 @@ final class Acker: Sendable {
                     logger.error("Giving up on completions at shutdown; their leases will expire and the jobs run again")
                     return
                 }
-                try? await Task.sleep(for: .milliseconds(min(5000, 50 << min(failures, 7))))
+                try? await Task.sleep(for: retryDelay(afterFailures: failures))
             }
         }
     }

@@ -164,7 +164,7 @@ public final class Worker: Service, Sendable {
                 failures += 1
                 logger.error("Redis unreachable; cannot claim jobs", metadata: ["error": "\(error)"])
                 slots.release(free - claimed)
-                try? await Task.sleep(for: .milliseconds(min(5000, 50 << min(failures, 7))))
+                try? await Task.sleep(for: retryDelay(afterFailures: failures))
                 continue
             }
             slots.release(free - claimed)
@@ -330,7 +330,7 @@ public final class Worker: Service, Sendable {
                     logger.error("Giving up recording the failure; the lease will expire and the reaper retries the job")
                     return
                 }
-                try? await Task.sleep(for: .milliseconds(min(5000, 50 << min(failures, 7))))
+                try? await Task.sleep(for: retryDelay(afterFailures: failures))
             }
         }
     }

@@ -78,3 +78,8 @@ extension String {
         return String(s)
     }
 }
+
+/// How long to wait before retrying a Redis write that failed `failures` times in a row: 100 ms doubling to 5 s.
+func retryDelay(afterFailures failures: Int) -> Duration {
+    .milliseconds(min(5000, 50 << min(max(failures, 1), 7)))
+}

@@ -27,6 +27,13 @@ struct ConnectionOptions: ParsableArguments {
     }
 }
 
+extension JobQueue {
+    /// Throws "unknown queue" unless `queue` has been used in this namespace.
+    func requireQueue(_ queue: String) async throws {
+        guard try await queueExists(queue) else { throw QueueError(.unknownQueue, "unknown queue '\(queue)'") }
+    }
+}
+
 enum CLI {
     static var quietLogger: Logger {
         var l = Logger(label: "jobnode")

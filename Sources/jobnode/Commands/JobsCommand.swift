@@ -25,7 +25,7 @@ struct JobsCommand: AsyncParsableCommand {
             await CLI.guarded {
                 let q = try connection.makeQueue()
                 if let queue {
-                    guard try await q.queueExists(queue) else { throw QueueError(.unknownQueue, "unknown queue '\(queue)'") }
+                    try await q.requireQueue(queue)
                     let n = try await q.cancelWaiting(queue: queue)
                     if json { try CLI.printJSON(["canceled": n]) } else { print("canceled \(n)") }
                     return
@@ -91,7 +91,7 @@ struct JobsCommand: AsyncParsableCommand {
                     throw ValidationError("unknown state '\(state)' (scheduled, ready, active, retrying, completed, dead, canceled)")
                 }
                 let q = try connection.makeQueue()
-                guard try await q.queueExists(queue) else { throw QueueError(.unknownQueue, "unknown queue '\(queue)'") }
+                try await q.requireQueue(queue)
                 let records = try await q.list(queue, state: s, offset: offset, limit: limit)
                 if json { try CLI.printJSON(records) } else { Printer.printTable(records) }
             }
@@ -114,7 +114,7 @@ struct JobsCommand: AsyncParsableCommand {
             await CLI.guarded {
                 let q = try connection.makeQueue()
                 if dead, let queue {
-                    guard try await q.queueExists(queue) else { throw QueueError(.unknownQueue, "unknown queue '\(queue)'") }
+                    try await q.requireQueue(queue)
                     print("requeued \(try await q.requeueAllDead(queue: queue))")
                     return
                 }

@@ -29,7 +29,7 @@ struct QueuesCommand: AsyncParsableCommand {
         func run() async throws {
             await CLI.guarded {
                 let q = try connection.makeQueue()
-                guard try await q.queueExists(queue) else { throw QueueError(.unknownQueue, "unknown queue '\(queue)'") }
+                try await q.requireQueue(queue)
                 try await q.pause(queue: queue)
                 print("paused \(queue)")
             }
@@ -44,7 +44,7 @@ struct QueuesCommand: AsyncParsableCommand {
         func run() async throws {
             await CLI.guarded {
                 let q = try connection.makeQueue()
-                guard try await q.queueExists(queue) else { throw QueueError(.unknownQueue, "unknown queue '\(queue)'") }
+                try await q.requireQueue(queue)
                 try await q.resume(queue: queue)
                 print("resumed \(queue)")
             }
@@ -65,7 +65,7 @@ struct QueuesCommand: AsyncParsableCommand {
         func run() async throws {
             await CLI.guarded {
                 let q = try connection.makeQueue()
-                guard try await q.queueExists(queue) else { throw QueueError(.unknownQueue, "unknown queue '\(queue)'") }
+                try await q.requireQueue(queue)
                 print("purged \(try await q.purge(queue: queue))")
             }
         }

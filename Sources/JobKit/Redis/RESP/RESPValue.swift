@@ -80,6 +80,26 @@ public enum RESPValue: Sendable, Hashable {
         }
     }
 
+    /// Consecutive (key, value) pairs of a flat reply (`HGETALL`, `ZRANGE … WITHSCORES`, stream fields) or of
+    /// a RESP3 map, in order; keys that are not strings are skipped.
+    public var pairs: [(key: String, value: RESPValue)] {
+        if case .map(let entries) = self { return entries.compactMap { e in e.key.string.map { ($0, e.value) } } }
+        guard let flat = array else { return [] }
+        var out: [(key: String, value: RESPValue)] = []
+        out.reserveCapacity(flat.count / 2)
+        var i = 0
+        while i + 1 < flat.count {
+            if let k = flat[i].string { out.append((k, flat[i + 1])) }
+            i += 2
+        }
+        return out
+    }
+
+    /// ``pairs`` as a dictionary (the last value wins for a repeated key).
+    public var fields: [String: RESPValue] {
+        Dictionary(pairs.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 })
+    }
+
     /// True for `$-1`, `*-1` and RESP3 `_`.
     public var isNull: Bool {
         switch self {
