@@ -5,7 +5,7 @@ import Foundation
 /// Used where the shared server must not be disturbed: restarts, `SCRIPT FLUSH`, `requirepass`, TLS.
 public final class RedisServerProcess: @unchecked Sendable {
     // Invariant: mutated only by the test that owns it, from one task at a time.
-    public let port: Int
+    public private(set) var port: Int
     public let directory: String
     public let extraArguments: [String]
     private var process: ChildProcess?
@@ -15,7 +15,18 @@ public final class RedisServerProcess: @unchecked Sendable {
         self.port = try port ?? TestEnvironment.freePort()
         self.directory = try TestEnvironment.makeTemporaryDirectory("redis")
         self.extraArguments = extraArguments
-        try await start()
+        // A port found free can be taken by a parallel test before the server binds it: try a few ports.
+        var attempt = 0
+        while true {
+            do {
+                try await start()
+                return
+            } catch {
+                attempt += 1
+                guard port == nil, attempt < 5 else { throw error }
+                self.port = try TestEnvironment.freePort()
+            }
+        }
     }
 
     public var url: String { "redis://127.0.0.1:\(port)" }
@@ -73,6 +84,7 @@ public final class RedisServerProcess: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(10))
         }
         let log = (try? String(contentsOfFile: "\(directory)/redis.log", encoding: .utf8)) ?? ""
+        await stop()
         throw TestEnvironment.Missing(description: "redis-server did not start on port \(port): \(log.suffix(500))")
     }
 

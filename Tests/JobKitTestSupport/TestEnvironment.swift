@@ -106,3 +106,19 @@ public final class JobNodeProcess: Sendable {
     /// The process's output so far.
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 }
+
+/// Kills the server-side connections whose client name is `name` (`CLIENT KILL ID`), leaving every other
+/// test's connections alone; returns how many were killed.
+@discardableResult
+public func killClients(named name: String, using redis: some RedisCommandable) async throws -> Int {
+    let list = try await redis.send(RedisCommand("CLIENT", "LIST")).string ?? ""
+    var killed = 0
+    for line in list.split(separator: "\n") {
+        let fields = line.split(separator: " ")
+        guard fields.contains(where: { $0 == "name=\(name)" }),
+            let id = fields.first(where: { $0.hasPrefix("id=") })?.dropFirst(3)
+        else { continue }
+        killed += try await redis.send(RedisCommand("CLIENT", "KILL", "ID", String(id))).int ?? 0
+    }
+    return killed
+}

@@ -83,7 +83,8 @@ struct NodeControlTests {
             // 1. The node's pub/sub connection is cut just before the cancel.
             let first = try await h.queue.enqueue(sleepJob(60_000))
             try await waitUntil { try await h.queue.counts("default").active == 1 }
-            _ = try await h.redis.send("CLIENT", "KILL", "TYPE", "pubsub")
+            let runner = try #require(try await h.queue.job(first.id)?.node)
+            #expect(try await killClients(named: "jobkit-control-\(runner)", using: h.redis) == 1)
             _ = try await h.queue.cancel(first.id)
             await #expect { _ = try await first.result(timeout: .seconds(10)) } throws: {
                 ($0 as? QueueError)?.code == .jobCanceled
