@@ -156,3 +156,47 @@ struct SchedulerTests {
         #expect(bad.log.contains("minute"))
     }
 }
+
+@Suite("Schedules CLI")
+struct SchedulesCLITests {
+    @Test("schedules add, list --json, trigger, disable, enable and remove keep their contract")
+    func cliContract() async throws {
+        try await EngineHarness.with { h in
+            let dir = try TestEnvironment.makeTemporaryDirectory("schedcli")
+            func jobnode(_ args: [String], _ tag: String) async throws -> (Int32?, String) {
+                let p = try JobNodeProcess(args + ["--namespace", h.namespace], logPath: "\(dir)/\(tag).log")
+                let status = await p.process.wait()
+                return (status, p.log)
+            }
+            let (addStatus, addLog) = try await jobnode(
+                ["schedules", "add", "nightly", "--cron", "30 2 * * *", "--tz", "America/New_York", "--job", "jobkit.noop",
+                 "--queue", "maint", "--overlap", "skip", "--misfire", "once"], "add")
+            #expect(addStatus == 0, "\(addLog)")
+            let (listStatus, listLog) = try await jobnode(["schedules", "list", "--json"], "list")
+            #expect(listStatus == 0)
+            let rows = try #require(try JSONSerialization.jsonObject(with: Data(listLog.utf8)) as? [[String: Any]])
+            let row = try #require(rows.first { $0["name"] as? String == "nightly" })
+            for key in ["name", "trigger", "tz", "nextRun", "lastRun", "lastJobId", "enabled"] {
+                #expect(row.keys.contains(key), "schedules list --json lacks \(key)")
+            }
+            #expect(row["trigger"] as? String == "cron 30 2 * * *")
+            #expect(row["tz"] as? String == "America/New_York")
+            #expect((row["nextRun"] as? String)?.hasSuffix(":00") == true)
+            #expect(row["enabled"] as? Bool == true)
+            let (triggerStatus, triggerLog) = try await jobnode(["schedules", "trigger", "nightly"], "trigger")
+            #expect(triggerStatus == 0)
+            let id = triggerLog.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try await h.queue.job(id, queue: "maint")?.name == "jobkit.noop")
+            #expect(try await jobnode(["schedules", "disable", "nightly"], "disable").0 == 0)
+            #expect(try await ScheduleStore(redis: h.redis, namespace: h.namespace).get("nightly")?.nextRunMs == nil)
+            #expect(try await jobnode(["schedules", "enable", "nightly"], "enable").0 == 0)
+            #expect(try await ScheduleStore(redis: h.redis, namespace: h.namespace).get("nightly")?.nextRunMs != nil)
+            #expect(try await jobnode(["schedules", "remove", "nightly"], "remove").0 == 0)
+            let (missingStatus, missingLog) = try await jobnode(["schedules", "remove", "nightly"], "remove2")
+            #expect(missingStatus != 0 && missingLog.contains("no schedule 'nightly'"))
+            let (badStatus, badLog) = try await jobnode(
+                ["schedules", "add", "bad", "--cron", "* * 31 2 *", "--job", "jobkit.noop"], "bad")
+            #expect(badStatus != 0 && badLog.contains("never fires"))
+        }
+    }
+}
