@@ -139,6 +139,12 @@ struct RedisConnectionTests {
         let batch = try await c.runBatch(script, calls: (0..<10).map { (keys: ["k\($0)"], arguments: ["\($0)"]) })
         #expect(batch.count == 10)
         #expect(batch[9] == .array([.bulk("k9"), .bulk("9"), .integer(7)]))
+        // In a mixed pipeline only the NOSCRIPT call is sent again: the INCR beside it runs once.
+        _ = try await c.send("SCRIPT", "FLUSH")
+        let mixed = try await c.pipeline(
+            [RedisCommand("INCR", "once"), script.evalsha(keys: ["m"], arguments: ["x"])], loading: [script])
+        #expect(mixed == [.integer(1), .array([.bulk("m"), .bulk("x"), .integer(7)])])
+        #expect(try await c.send("GET", "once") == .bulk("1"))
         await c.close()
         }
     }

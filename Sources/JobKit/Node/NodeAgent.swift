@@ -109,12 +109,7 @@ public final class NodeAgent: Service, Sendable {
         let renewals = worker.options.leasesRenewedByNode ? worker.renewCalls() : []
         commands += renewals.map { LeaseScripts.renew.evalsha(keys: $0.keys, arguments: $0.arguments) }
         do {
-            var replies = try await redis.pipeline(commands)
-            if replies.contains(where: { if case .error(let e) = $0 { String(buffer: e).hasPrefix("NOSCRIPT") } else { false } }) {
-                _ = try await redis.send(RedisCommand("SCRIPT", strings: ["LOAD", NodeScripts.heartbeat.source]))
-                _ = try await redis.send(RedisCommand("SCRIPT", strings: ["LOAD", LeaseScripts.renew.source]))
-                replies = try await redis.pipeline(commands)
-            }
+            let replies = try await redis.pipeline(commands, loading: [NodeScripts.heartbeat, LeaseScripts.renew])
             for (renewal, reply) in zip(renewals, replies.dropFirst()) { worker.applyRenewal(queue: renewal.queue, reply: reply) }
             if case .error(let text) = replies[0] { throw RedisError.server(text) }
             guard let parts = replies[0].array, parts.count == 4 else {

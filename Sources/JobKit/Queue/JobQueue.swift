@@ -97,7 +97,8 @@ public final class JobQueue: Sendable {
     func enqueueBatch(_ jobs: [Job]) async throws -> [JobHandle] {
         try await registerQueues(jobs.map(\.options.queue))
         let prepared = try prepare(jobs[...])
-        return try await interpret(prepared, replies: try await redis.pipeline(prepared.commands), on: redis)
+        let replies = try await redis.pipeline(prepared.commands, loading: [QueueScripts.enqueue])
+        return try await interpret(prepared, replies: replies, on: redis)
     }
 
     /// One batch of jobs, encoded: one enqueue script call per queue.
@@ -155,16 +156,14 @@ public final class JobQueue: Sendable {
         return Prepared(jobs: jobs, ids: ids, order: order, byQueue: byQueue, commands: commands)
     }
 
-    /// Reads the enqueue replies (running the script with EVAL where the server answered NOSCRIPT).
+    /// Reads the enqueue replies (loading the script and sending a call again where the server answered
+    /// NOSCRIPT; calls that did run are never repeated).
     func interpret(_ prepared: Prepared, replies: [RESPValue], on client: some RedisCommandable) async throws -> [JobHandle] {
         var ids = prepared.ids
         for (n, (queue, reply)) in zip(prepared.order, replies).enumerated() {
             var reply = reply
-            if case .error(let text) = reply, String(buffer: text).hasPrefix("NOSCRIPT") {
-                // Same arguments, sent with the script's source: EVAL also caches it for later calls.
-                let command = RedisCommand.replacingFirstArgument(
-                    of: prepared.commands[n], with: QueueScripts.enqueue.source, name: "EVAL")
-                reply = try await client.send(command)
+            if reply.isNoScriptError {
+                reply = try await client.pipeline([prepared.commands[n]], loading: [QueueScripts.enqueue])[0]
             }
             if case .error(let text) = reply { throw RedisError.server(text) }
             guard let values = reply.array else { throw RedisError(.unexpectedReply, "enqueue reply is not an array") }

@@ -34,14 +34,6 @@ enum LuaPrelude {
             redis.call('ZREMRANGEBYRANK', set, 0, n - count - 1)
           end
         end
-        -- Removes `id` from whichever waiting set holds it; returns the state it was in, or nil.
-        local function unqueue(id, state)
-          if state == 'ready' or state == 'scheduled' or state == 'retrying' or state == 'active' then
-            redis.call('ZREM', P .. state, id)
-            return state
-          end
-          return nil
-        end
         -- Writes one new job's hash; appends its (score, id) to `ready` or (due, id) to `scheduled` for one
         -- ZADD by the caller. Defaults are not stored: priority 0, attempts 0, token 0, timeoutMs 0.
         local function add_job(id, name, payload, priority, due, now, seq, maxAttempts, backoff, timeoutMs, tenant,

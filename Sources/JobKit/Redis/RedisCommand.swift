@@ -117,15 +117,3 @@ public struct RedisCommand: Sendable {
     }
 }
 
-extension RedisCommand {
-    /// A copy of `command` with its command word replaced by `name` and its first argument by `argument`
-    /// (turns an `EVALSHA sha ...` into `EVAL source ...`).
-    static func replacingFirstArgument(of command: RedisCommand, with argument: String, name: String) -> RedisCommand {
-        let decoder = RESPDecoder()
-        var bytes = command.bytes
-        guard let value = try? decoder.next(from: &bytes), let parts = value.array, parts.count >= 2 else { return command }
-        var args: [any RESPArgument] = [argument]
-        for part in parts.dropFirst(2) { args.append(part.buffer ?? ByteBuffer()) }
-        return RedisCommand(name, arguments: args)
-    }
-}

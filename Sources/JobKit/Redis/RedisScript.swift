@@ -49,16 +49,29 @@ extension RedisCommandable {
     public func runBatch(_ script: RedisScript, calls: [(keys: [String], arguments: [any RESPArgument])]) async throws
         -> [RESPValue]
     {
-        var replies = try await pipeline(calls.map { script.evalsha(keys: $0.keys, arguments: $0.arguments) })
-        let missing = replies.indices.filter {
-            if case .error(let text) = replies[$0] { return String(buffer: text).hasPrefix("NOSCRIPT") }
-            return false
-        }
-        if !missing.isEmpty {
-            _ = try await send(RedisCommand("SCRIPT", strings: ["LOAD", script.source]))
-            let retried = try await pipeline(missing.map { script.evalsha(keys: calls[$0].keys, arguments: calls[$0].arguments) })
-            for (i, reply) in zip(missing, retried) { replies[i] = reply }
-        }
+        try await pipeline(calls.map { script.evalsha(keys: $0.keys, arguments: $0.arguments) }, loading: [script])
+    }
+
+    /// Sends `commands` as one pipeline; the commands the server answered `NOSCRIPT` (after a restart,
+    /// failover or `SCRIPT FLUSH`) are sent once more, and only they, after `SCRIPT LOAD` of `scripts`.
+    ///
+    /// Commands that succeeded are never repeated, so scripts with side effects run once. Error replies
+    /// come back in place as `.error` values.
+    public func pipeline(_ commands: [RedisCommand], loading scripts: [RedisScript]) async throws -> [RESPValue] {
+        var replies = try await pipeline(commands)
+        let missing = replies.indices.filter { replies[$0].isNoScriptError }
+        guard !missing.isEmpty else { return replies }
+        _ = try await pipeline(scripts.map { RedisCommand("SCRIPT", strings: ["LOAD", $0.source]) })
+        let retried = try await pipeline(missing.map { commands[$0] })
+        for (i, reply) in zip(missing, retried) { replies[i] = reply }
         return replies
+    }
+}
+
+extension RESPValue {
+    /// True for the server's `NOSCRIPT` error reply.
+    var isNoScriptError: Bool {
+        if case .error(let text) = self { return text.readableBytesView.starts(with: "NOSCRIPT".utf8) }
+        return false
     }
 }

@@ -87,8 +87,8 @@ public struct Schedule: Codable, Sendable, Equatable {
         case .cron(let expression, let zone):
             _ = try CronExpression(expression)
             guard TimeZone(identifier: zone) != nil else { throw ScheduleError("unknown time zone '\(zone)'") }
-        case .every(let ms, _):
-            guard ms >= 1000 else { throw ScheduleError("interval must be at least 1s") }
+        case .every(let ms, let anchorMs):
+            _ = try IntervalTrigger(every: .milliseconds(ms), anchor: Date(milliseconds: anchorMs))
         }
         if case .all(let cap) = misfire, cap < 1 { throw ScheduleError("misfire cap must be at least 1") }
     }
@@ -101,14 +101,14 @@ public struct Schedule: Codable, Sendable, Equatable {
         switch trigger {
         case .cron(let expression, let zone):
             guard let cron = try? CronExpression(expression), let tz = TimeZone(identifier: zone) else { return nil }
-            let after = Date(timeIntervalSince1970: Double(from) / 1000)
-            next = cron.nextFireTime(after: after, in: tz, skippedTimes: skipDSTGap ? .skip : .fireAfterGap)
-                .map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) }
+            let after = Date(milliseconds: from)
+            next = cron.nextFireTime(after: after, in: tz, skippedTimes: skipDSTGap ? .skip : .fireAfterGap)?.milliseconds
         case .every(let interval, let anchor):
             if from < anchor {
-                next = anchor
+                next = anchor  // the first tick is the anchor itself
             } else {
-                next = anchor + ((from - anchor) / interval + 1) * interval
+                next = (try? IntervalTrigger(every: .milliseconds(interval), anchor: Date(milliseconds: anchor)))
+                    .map { $0.nextFireTime(after: Date(milliseconds: from)).milliseconds }
             }
         }
         guard let next else { return nil }
@@ -183,4 +183,11 @@ extension Schedule {
             return (Array(missed.suffix(cap)), next)
         }
     }
+}
+
+extension Date {
+    /// The date `ms` milliseconds after the Unix epoch.
+    init(milliseconds ms: Int64) { self.init(timeIntervalSince1970: Double(ms) / 1000) }
+    /// Whole milliseconds since the Unix epoch (rounded).
+    var milliseconds: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
 }
