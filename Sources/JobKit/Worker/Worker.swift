@@ -205,7 +205,7 @@ public final class Worker: Service, Sendable {
         logger.trace("Waiting for work", metadata: ["wait.ms": "\(waitMs)"])
         guard waitMs > 0 else { return }
         let wakeKeys = options.queues.map { QueueKeys(namespace: namespace, queue: $0.name).wake }
-        let seconds = String(format3(Double(waitMs) / 1000))
+        let seconds = format3(Double(waitMs) / 1000)
         do {
             _ = try await blocking.sendBlocking(
                 RedisCommand("BLPOP", strings: wakeKeys + [seconds]), timeout: .milliseconds(Int64(waitMs) + 5000))
