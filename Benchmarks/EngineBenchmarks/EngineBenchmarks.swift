@@ -64,7 +64,7 @@ let benchmarks: @Sendable () -> Void = {
         let registry = JobRegistry()
         var workerOptions = WorkerOptions(queues: [.init(queueName)], concurrency: 16, nodeID: "bench")
         workerOptions.burst = true
-        let worker = Worker(redis: fixture.pool(), registry: registry, options: workerOptions, namespace: EngineFixture.namespace)
+        let worker = try! Worker(redis: fixture.pool(), registry: registry, options: workerOptions, namespace: EngineFixture.namespace)
         benchmark.startMeasurement()
         try await worker.run()  // burst: returns once the queue is empty and nothing runs
         benchmark.stopMeasurement()

@@ -6,7 +6,8 @@ import Logging
 /// The provider jobs (Plaid, Stripe, notifications) arrive with their issues; the maintenance and report
 /// jobs below back the default schedules.
 public enum JobCatalog {
-    public static func register(in registry: JobRegistry) {
+    /// Registers every domain job's handler, giving each the dependencies it uses.
+    public static func register(in registry: JobRegistry, dependencies: JobDependencies) {
         registry.register(NightlyMaintenanceJob.self, timeout: .seconds(600)) { _, context in
             try await NightlyMaintenanceJob.run(context)
         }

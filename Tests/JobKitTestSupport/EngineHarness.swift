@@ -24,7 +24,7 @@ public struct EngineHarness: Sendable {
             nodeID: "test-\(Int.random(in: 1000...9999))")
         options.shutdownGrace = .seconds(5)
         configure(&options)
-        return Worker(redis: redis, registry: registry, options: options, namespace: namespace, logger: TestEnvironment.logger)
+        return try Worker(redis: redis, registry: registry, options: options, namespace: namespace, logger: TestEnvironment.logger)
     }
 
     /// Runs `worker` while `body` runs, then shuts it down gracefully and waits for it to stop.

@@ -238,7 +238,7 @@ func drain(n: Int, concurrency: Int, warmup: Int, latencyOut: String?, timeout: 
     }
     var options = WorkerOptions(queues: [.init(queueName)], concurrency: concurrency, nodeID: "bench-\(getpid())")
     options.shutdownGrace = .seconds(2)
-    let worker = Worker(redis: pool, registry: registry, options: options, namespace: "jobkit", logger: quietLogger())
+    let worker = try Worker(redis: pool, registry: registry, options: options, namespace: "jobkit", logger: quietLogger())
     let run = Task { try await worker.run() }
     signal(SIGTERM, SIG_IGN)
     let sigterm = DispatchSource.makeSignalSource(signal: SIGTERM)

@@ -1,12 +1,17 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
 /// A node's presence and control plane: heartbeats (with lease renewal in the same round trip), dead-node
 /// detection with immediate reclaim of their jobs, and control messages (cancel, shutdown, drain) by
 /// pub/sub with the heartbeat as fallback.
+///
+/// Heartbeats and lease renewals run on an event-loop thread of their own, with a Redis connection of
+/// their own: a handler that blocks its thread (or floods the cooperative pool) cannot make its node miss
+/// beats and be declared dead.
 ///
 /// Run it in the same `ServiceGroup` as its ``Worker``, listed before it, so that on shutdown the worker
 /// drains first while the node keeps beating.
@@ -26,69 +31,156 @@ public final class NodeAgent: Service, Sendable {
             self.host = host
             self.pid = pid
         }
+
+        /// A registry untouched by every node for longer than this was paused or unreachable (see
+        /// ``NodeScripts/heartbeat``): two heartbeat intervals.
+        var pauseThreshold: Duration { heartbeatInterval * 2 }
+
+        /// Checks the timings: a heartbeat of at least 100 ms and a dead-node timeout of at least three
+        /// heartbeats (so that a pause the registry clock absorbs is always shorter than the timeout).
+        ///
+        /// - Throws: `QueueError` `.invalidOptions`.
+        public func validate() throws {
+            guard heartbeatInterval >= .milliseconds(100) else {
+                throw QueueError(.invalidOptions, "the heartbeat interval must be at least 100 ms")
+            }
+            guard deadNodeTimeout >= heartbeatInterval * 3 else {
+                throw QueueError(
+                    .invalidOptions,
+                    "the dead-node timeout (\(deadNodeTimeout)) must be at least three heartbeat intervals (\(heartbeatInterval))")
+            }
+        }
     }
 
     public let options: Options
     let worker: Worker
+    /// Heartbeats' own pool, on ``loopGroup``.
     let redis: RedisPool
     let keys: NodeKeys
     let logger: Logger
-    private let onShutdownRequest: @Sendable (Duration?) -> Void
+    private let loopGroup: MultiThreadedEventLoopGroup
+    private let beater: Beater
     private let subscriber: RedisSubscriber
-    private let queuesText: String
 
     /// - Parameters:
+    ///   - redis: the node's pool; its configuration is used for the agent's own connections.
     ///   - onShutdownRequest: called for a remote shutdown (with its grace) or drain (`nil`: no limit); it
     ///     should trigger the service group's graceful shutdown.
+    /// - Throws: `QueueError` `.invalidOptions` for timings that don't work together, or with the
+    ///   worker's lease (a lease must outlast three heartbeats when the node renews it).
     public init(
         redis: RedisPool, worker: Worker, options: Options, namespace: String = "jobkit",
         logger: Logger = Logger(label: "jobkit.node"), onShutdownRequest: @escaping @Sendable (Duration?) -> Void
-    ) {
-        self.redis = redis
+    ) throws {
+        try options.validate()
+        if worker.options.leasesRenewedByNode {
+            guard worker.options.leaseDuration >= options.heartbeatInterval * 3 else {
+                throw QueueError(
+                    .invalidOptions,
+                    "the lease (\(worker.options.leaseDuration)) must be at least three heartbeat intervals (\(options.heartbeatInterval))")
+            }
+        }
         self.worker = worker
         self.options = options
         self.keys = NodeKeys(namespace: namespace)
         var logger = logger
         logger[metadataKey: "node.id"] = "\(worker.options.nodeID)"
         self.logger = logger
-        self.onShutdownRequest = onShutdownRequest
         var config = redis.configuration
-        config.clientName = "jobkit-control-\(worker.options.nodeID)"
-        self.subscriber = RedisSubscriber(configuration: config)
-        self.queuesText = worker.options.queues.map { "\($0.name):\($0.weight)" }.joined(separator: ",")
+        config.clientName = "jobkit-heartbeat-\(worker.options.nodeID)"
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.loopGroup = group
+        let pool = RedisPool(configuration: config, size: 1, eventLoopGroup: group)
+        self.redis = pool
+        var subscriberConfig = redis.configuration
+        subscriberConfig.clientName = "jobkit-control-\(worker.options.nodeID)"
+        self.subscriber = RedisSubscriber(configuration: subscriberConfig)
+        self.beater = Beater(
+            loop: group.next(), redis: pool, worker: worker, options: options, keys: keys, logger: logger,
+            queuesText: worker.options.queues.map { "\($0.name):\($0.weight)" }.joined(separator: ","),
+            onShutdownRequest: onShutdownRequest)
     }
 
     var nodeID: String { worker.options.nodeID }
 
     public func run() async throws {
         try await subscriber.subscribe([keys.controlChannel])
-        await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await self.subscriber.run() }
-                group.addTask {
-                    for await event in self.subscriber.events {
-                        if case .message(_, let payload, _) = event,
-                            let message = ControlMessage.decode(String(buffer: payload))
-                        {
-                            self.handle(message)
-                        }
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.subscriber.run() }
+            group.addTask {
+                for await event in self.subscriber.events {
+                    if case .message(_, let payload, _) = event,
+                        let message = ControlMessage.decode(String(buffer: payload))
+                    {
+                        await self.beater.handle(message)
                     }
                 }
-                await self.beat()
-                while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                    do { try await Task.sleep(for: self.options.heartbeatInterval) } catch { break }
-                    if Task.isShuttingDownGracefully { break }
-                    await self.beat()
-                }
-                group.cancelAll()
             }
-        } onGracefulShutdown: {
-            // Nothing to do at once: the loop above sees the shutdown and ends.
+            // Beats until graceful shutdown reaches this service (after the worker drained).
+            await cancelWhenGracefulShutdown { await self.beater.loop() }
+            group.cancelAll()
         }
         do {
             _ = try await redis.run(NodeScripts.deregister, keys: [keys.index], arguments: [keys.prefix, nodeID])
         } catch {
             logger.debug("Deregistration failed; the record expires on its own", metadata: ["error": "\(error)"])
+        }
+        await redis.close()
+        try? await loopGroup.shutdownGracefully()
+    }
+
+    /// One heartbeat now (tests).
+    func beat() async { await beater.beat() }
+}
+
+/// The heartbeat loop, isolated to the agent's own event loop: its timers, its Redis I/O and its
+/// continuations never wait for the cooperative pool or an event loop that handlers can block.
+private actor Beater {
+    let loop: any EventLoop
+    let redis: RedisPool
+    let worker: Worker
+    let options: NodeAgent.Options
+    let keys: NodeKeys
+    let logger: Logger
+    let queuesText: String
+    let onShutdownRequest: @Sendable (Duration?) -> Void
+    /// Cancel ids and the number of commands received on the last beat, acknowledged on the next one.
+    private var cancelAcks: [String] = []
+    private var commandAcks = 0
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
+
+    init(
+        loop: any EventLoop, redis: RedisPool, worker: Worker, options: NodeAgent.Options, keys: NodeKeys, logger: Logger,
+        queuesText: String, onShutdownRequest: @escaping @Sendable (Duration?) -> Void
+    ) {
+        self.loop = loop
+        self.redis = redis
+        self.worker = worker
+        self.options = options
+        self.keys = keys
+        self.logger = logger
+        self.queuesText = queuesText
+        self.onShutdownRequest = onShutdownRequest
+    }
+
+    var nodeID: String { worker.options.nodeID }
+
+    func loop() async {
+        await beat()
+        while !Task.isCancelled {
+            do { try await sleep(options.heartbeatInterval) } catch { return }
+            await beat()
+        }
+    }
+
+    /// Sleeps on this actor's own event loop (not the global executor's timers).
+    private func sleep(_ duration: Duration) async throws {
+        let scheduled = loop.scheduleTask(in: .milliseconds(duration.milliseconds)) {}
+        try await withTaskCancellationHandler {
+            try await scheduled.futureResult.get()
+        } onCancel: {
+            scheduled.cancel()
         }
     }
 
@@ -101,62 +193,71 @@ public final class NodeAgent: Service, Sendable {
             "processed", String(processed), "failed", String(failed),
         ]
         let ttl = Int(options.deadNodeTimeout.milliseconds)
-        var commands = [
-            NodeScripts.heartbeat.evalsha(
-                keys: [keys.index],
-                arguments: [keys.prefix, nodeID, ttl, Int(options.deadNodeTimeout.milliseconds)] + fields.map { $0 as any RESPArgument })
+        let acks = cancelAcks
+        var arguments: [any RESPArgument] = [
+            keys.prefix, nodeID, ttl, Int(options.deadNodeTimeout.milliseconds), Int(options.pauseThreshold.milliseconds),
+            commandAcks, acks.count,
         ]
-        let renewals = worker.options.leasesRenewedByNode ? worker.renewCalls() : []
+        arguments += acks.map { $0 as any RESPArgument }
+        arguments += fields.map { $0 as any RESPArgument }
+        var commands = [NodeScripts.heartbeat.evalsha(keys: [keys.index], arguments: arguments)]
+        let renewals = worker.options.leasesRenewedByNode ? worker.leases.calls() : []
         commands += renewals.map { LeaseScripts.renew.evalsha(keys: $0.keys, arguments: $0.arguments) }
         do {
             let replies = try await redis.pipeline(commands, loading: [NodeScripts.heartbeat, LeaseScripts.renew])
-            for (renewal, reply) in zip(renewals, replies.dropFirst()) { worker.applyRenewal(queue: renewal.queue, reply: reply) }
+            for (renewal, reply) in zip(renewals, replies.dropFirst()) { worker.leases.apply(renewal, reply: reply) }
             if case .error(let text) = replies[0] { throw RedisError.server(text) }
-            guard let parts = replies[0].array, parts.count == 4 else {
+            guard let parts = replies[0].array, parts.count == 6 else {
                 throw RedisError(.unexpectedReply, "heartbeat reply malformed")
             }
-            for id in (parts[1].array ?? []).compactMap(\.string) {
-                if worker.stopJob(id, reason: .canceled) {
-                    logger.info("Job canceled (heartbeat)", metadata: ["job.id": "\(id)"])
-                }
+            // What this beat delivered is acknowledged on the next one (delivery is at least once).
+            let cancels = (parts[1].array ?? []).compactMap(\.string)
+            let messages = (parts[2].array ?? []).compactMap(\.string)
+            cancelAcks = cancels
+            commandAcks = messages.count
+            for id in cancels where worker.stopJob(id, reason: .canceled) {
+                logger.info("Job canceled (heartbeat)", metadata: ["job.id": "\(id)"])
             }
-            for text in (parts[2].array ?? []).compactMap(\.string) {
+            for text in messages {
                 if let message = ControlMessage.decode(text) { handle(message) }
             }
-            let dead = (parts[3].array ?? []).compactMap(\.string)
+            if parts[4].int == 1 {
+                logger.warning("This node was declared dead while it was silent; jobs it held may have run elsewhere")
+            }
+            if let gap = parts[5].int, gap != 0 {
+                logger.warning(
+                    "No node could reach Redis for a while (pause, restart or clock step); nobody is declared dead for it",
+                    metadata: ["gap.ms": "\(gap)"])
+            }
+            let dead = parts[3].pairs.map { ($0.key, Int64($0.value.int ?? 0)) }
             if !dead.isEmpty { await reclaim(deadNodes: dead) }
         } catch {
             logger.error("Heartbeat failed: Redis unreachable?", metadata: ["error": "\(error)"])
         }
     }
 
-    /// Re-runs at once the jobs of nodes this node declared dead.
-    func reclaim(deadNodes: [String]) async {
-        do {
-            let queues = (try await redis.send(RedisCommand("SMEMBERS", QueueKeys.queueSet(namespace: keys.namespace))).array ?? [])
-                .compactMap(\.string)
-            for node in deadNodes {
-                var requeued = 0
-                var dead = 0
-                for queue in queues {
-                    let k = QueueKeys(namespace: keys.namespace, queue: queue)
-                    let reply = try await redis.run(LeaseScripts.reclaimNode, keys: [k.active], arguments: [k.prefix, node])
-                    let counts = (reply.array ?? []).compactMap(\.int)
-                    if counts.count == 2 {
-                        requeued += counts[0]
-                        dead += counts[1]
-                    }
-                }
+    /// Re-runs at once the jobs of nodes this node declared dead: leases that ended by the dead node's
+    /// last beat plus one lease and one heartbeat (what it could have renewed before it fell silent).
+    private func reclaim(deadNodes: [(String, Int64)]) async {
+        let reaper = Reaper(
+            redis: redis, namespace: keys.namespace, logger: logger, pauseThresholdMs: worker.leases.pauseThresholdMs,
+            maxExpiries: worker.options.maxLeaseExpiries)
+        let slack = Int64((worker.options.leaseDuration + options.heartbeatInterval).milliseconds)
+        for (node, lastBeat) in deadNodes {
+            do {
+                let (requeued, dead) = try await reaper.reclaim(node: node, cutoffMs: lastBeat + slack)
                 logger.warning(
                     "Node declared dead; its jobs run again",
                     metadata: ["dead.node.id": "\(node)", "requeued": "\(requeued)", "dead": "\(dead)"])
+            } catch {
+                logger.error(
+                    "Reclaiming a dead node's jobs failed; their leases expire instead",
+                    metadata: ["dead.node.id": "\(node)", "error": "\(error)"])
             }
-        } catch {
-            logger.error("Reclaiming a dead node's jobs failed; their leases expire instead", metadata: ["error": "\(error)"])
         }
     }
 
-    private func handle(_ message: ControlMessage) {
+    func handle(_ message: ControlMessage) {
         guard message.node == nodeID || message.node == "*" else { return }
         switch message.type {
         case .cancel:

@@ -1,4 +1,7 @@
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Jobs every node registers, for operators, tests and benchmarks.
 public enum DiagnosticJobs {
@@ -7,11 +10,18 @@ public enum DiagnosticJobs {
         public static let jobName = "jobkit.noop"
         public init() {}
     }
-    /// `jobkit.sleep {"ms": N}`: sleeps N ms, cancellably.
+    /// `jobkit.sleep {"ms": N, "mode": M}`: sleeps N ms. Modes, for testing how a node treats handlers:
+    /// `cancellable` (default: throws when stopped), `ignore` (returns normally when stopped, like a
+    /// `try? await Task.sleep`), `uncancellable` (sleeps the whole time whatever happens), `block` (blocks
+    /// its thread, like blocking I/O would), `pool` (blocks a thread of ``JobContext/runBlocking(_:)``).
     public struct Sleep: JobPayload {
         public static let jobName = "jobkit.sleep"
         public var ms: Int
-        public init(ms: Int) { self.ms = ms }
+        public var mode: String?
+        public init(ms: Int, mode: String? = nil) {
+            self.ms = ms
+            self.mode = mode
+        }
     }
     /// `jobkit.fail {"times": N}`: fails the first N attempts, then succeeds; N < 0 always fails.
     public struct Fail: JobPayload {
@@ -37,7 +47,24 @@ public enum DiagnosticJobs {
     public static func register(in registry: JobRegistry) {
         // noop and record skip JSON decoding: they sit on the benchmark's hot path.
         registry.registerRaw(Noop.jobName) { _, _ in ByteBuffer() }
-        registry.register(Sleep.self) { job, _ in try await Task.sleep(for: .milliseconds(job.ms)) }
+        registry.register(Sleep.self) { job, context in
+            switch job.mode ?? "cancellable" {
+            case "ignore":
+                try? await Task.sleep(for: .milliseconds(job.ms))
+            case "uncancellable":
+                let end = ContinuousClock.now + .milliseconds(job.ms)
+                while ContinuousClock.now < end {
+                    // A detached sleep does not see this task's cancellation.
+                    await Task.detached { try? await Task.sleep(until: end) }.value
+                }
+            case "block":
+                usleep(UInt32(min(job.ms, 600_000)) * 1000)
+            case "pool":
+                _ = try await context.runBlocking { usleep(UInt32(min(job.ms, 600_000)) * 1000) }
+            default:
+                try await Task.sleep(for: .milliseconds(job.ms))
+            }
+        }
         registry.register(Fail.self) { job, context in
             if job.times < 0 || context.attempt <= job.times { throw DeliberateFailure(attempt: context.attempt) }
         }

@@ -1,4 +1,5 @@
 import Logging
+import NIOPosix
 
 /// What a job handler knows about the job it runs.
 public struct JobContext: Sendable {
@@ -33,6 +34,26 @@ public struct JobContext: Sendable {
     public let namespace: String
     /// The node's Redis pool (for diagnostic jobs; domain jobs keep their own clients).
     public let redis: RedisPool
+    /// The worker's handle of this attempt (nil for contexts made outside a worker).
+    let control: JobControl?
+
+    /// Tells the worker that the job's work is done. A handler that returns normally after the worker
+    /// asked it to stop (timeout, cancel, shutdown) is recorded with that outcome — timed out, canceled or
+    /// handed back — not as completed, because a `for await` loop or a `try? await Task.sleep` ends
+    /// normally on cancellation. Call this before returning when the work really finished anyway.
+    public func markFinished() { control?.markFinished() }
+
+    /// True once the worker asked this attempt to stop (timeout, cancel, shutdown, lost lease).
+    public var isStopRequested: Bool { control?.reason != nil || Task.isCancelled }
+
+    /// Runs blocking code (file I/O, a C library, a synchronous client) on NIO's thread pool, never on
+    /// the cooperative pool or an event loop that also carries heartbeats, lease renewals and Redis I/O.
+    ///
+    /// > Important: a handler that blocks its thread without this stalls other jobs' tasks; JobKit keeps
+    /// > the node's heartbeats and lease renewals on a thread of their own, but throughput suffers.
+    public func runBlocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(body)
+    }
 }
 
 /// Throw from a handler to run the job again after `delay` without using up an attempt (rate limits,

@@ -1,3 +1,4 @@
+import NIOCore
 import Synchronization
 
 /// Why a running job is being stopped before it finished on its own.
@@ -16,11 +17,9 @@ enum StopReason: Sendable, Equatable {
 enum JobOutcome: Sendable {
     case success(ByteBuffer)
     case thrown(any Error)
-    /// The handler ignored cancellation past the grace period; its task is abandoned.
-    case abandoned
 }
 
-/// The node-side handle of one running job: its lease token, deadline, and the means to stop it.
+/// The node-side handle of one running attempt: its lease token, deadline, and the means to stop it.
 final class JobControl: Sendable {
     let job: ClaimedJob
     let timeout: Duration
@@ -30,6 +29,8 @@ final class JobControl: Sendable {
         var reason: StopReason?
         var stoppedAt: ContinuousClock.Instant?
         var finalized = false
+        var finishedByHandler = false
+        var reportedIgnoring = false
     }
     private let state = Mutex(State())
 
@@ -60,8 +61,13 @@ final class JobControl: Sendable {
 
     var reason: StopReason? { state.withLock { $0.reason } }
 
-    /// Takes the right to write the job's outcome: true exactly once (the handler's task when it returns,
-    /// or the watchdog when the handler ignored cancellation past the grace period).
+    /// The handler said its work is done (``JobContext/markFinished()``): a normal return after a stop
+    /// request then still counts as success.
+    func markFinished() { state.withLock { $0.finishedByHandler = true } }
+    var finishedByHandler: Bool { state.withLock { $0.finishedByHandler } }
+
+    /// Takes the right to write the attempt's outcome: true exactly once (the handler's task when it
+    /// returns, or the worker handing back a handler that never returned when the worker stops).
     func claimFinalization() -> Bool {
         state.withLock { s in
             if s.finalized { return false }
@@ -70,17 +76,18 @@ final class JobControl: Sendable {
         }
     }
 
-    /// Called by the watchdog: applies the timeout; returns true when the handler has ignored
-    /// cancellation for longer than `grace` and should be abandoned.
+    /// Called by the watchdog: applies the timeout; returns true, once, when the handler has ignored a
+    /// stop request for longer than `grace` (it is reported; its slot stays taken until it returns).
     func check(now: ContinuousClock.Instant, grace: Duration) -> Bool {
         if now >= deadline, reason == nil {
             stop(.timeout(timeout))
         }
-        if let stoppedAt = state.withLock({ $0.stoppedAt }), now - stoppedAt >= grace {
+        return state.withLock { s in
+            guard let stoppedAt = s.stoppedAt, !s.reportedIgnoring, !s.finalized, now - stoppedAt >= grace else {
+                return false
+            }
+            s.reportedIgnoring = true
             return true
         }
-        return false
     }
 }
-
-import NIOCore

@@ -2,14 +2,100 @@
 /// every transition of a claimed job checks the job's fencing token, so a worker whose lease was
 /// reclaimed cannot complete, fail or extend the job.
 enum LeaseScripts {
-    /// Promotes due scheduled and retrying jobs, then claims up to `count` ready jobs under a lease.
+    /// Lua shared by the lease scripts: the queue clock that detects pauses, chunked `ZADD`, hand-back
+    /// and lease expiry.
+    static let functions = """
+        -- ZADD of a flat (score, member, ...) list in chunks (Lua's unpack has a stack limit).
+        local function zadd_all(key, list)
+          for i = 1, #list, 2000 do
+            redis.call('ZADD', key, unpack(list, i, math.min(i + 1999, #list)))
+          end
+        end
+        -- The queue's clock: the last time (Redis ms) a node renewed or reaped on this queue. Every node
+        -- touches it once per renewal interval, so a gap longer than `threshold` means nobody could reach
+        -- Redis (a pause, a restart, a clock step). Then every lease is moved by the gap: no lease expires
+        -- for time during which its holder could not renew it. Returns the gap applied (0 when none).
+        local function observe_clock(now, threshold)
+          local last = tonumber(redis.call('GET', P .. 'clock') or '0')
+          redis.call('SET', P .. 'clock', now, 'PX', 86400000)
+          if last == 0 or threshold <= 0 then return 0 end
+          local gap = now - last
+          if gap <= threshold and gap >= -threshold then return 0 end
+          local leases = redis.call('ZRANGE', P .. 'active', 0, -1, 'WITHSCORES')
+          local moved = {}
+          for i = 1, #leases, 2 do
+            moved[#moved + 1] = tonumber(leases[i + 1]) + gap
+            moved[#moved + 1] = leases[i]
+          end
+          zadd_all(P .. 'active', moved)
+          redis.call('HINCRBY', P .. 'stats', 'pauses', 1)
+          return gap
+        end
+        -- Returns an active job to `ready` without counting its attempt (hand-back), or to `canceled`
+        -- when a cancel was requested. Bumps the token so that the old holder is fenced off.
+        local function hand_back(id, key, now)
+          local f = redis.call('HMGET', key, 'state', 'score', 'attempts', 'cancelRequested')
+          if f[1] ~= 'active' then return 0 end
+          redis.call('ZREM', P .. 'active', id)
+          redis.call('HINCRBY', key, 'token', 1)
+          if f[4] then
+            local count, age = retention('canceled')
+            finish(id, key, 'canceled', now, math.max(count, 1), math.max(age, 1), {'lastError', 'canceled'})
+            event('canceled', id, 'error', 'canceled')
+            return 2
+          end
+          redis.call('HSET', key, 'state', 'ready', 'attempts', math.max(0, tonumber(f[3] or '0') - 1))
+          redis.call('ZADD', P .. 'ready', f[2], id)
+          return 1
+        end
+        -- Returns an active job whose holder is gone (lease expired, node dead) to `ready`. The attempt it
+        -- was on is given back (a lost lease is not a failed attempt) and counted in `expiries`; after
+        -- `maxExpiries` expiries the job is `dead` (it keeps killing its node). A requested cancel wins.
+        local function expire(id, now, err, maxExpiries)
+          local key = P .. 'job:' .. id
+          redis.call('ZREM', P .. 'active', id)
+          local f = redis.call('HMGET', key, 'state', 'attempts', 'expiries', 'score', 'node', 'history', 'cancelRequested')
+          if f[1] ~= 'active' then return 0 end
+          local expiries = tonumber(f[3] or '0') + 1
+          local history = cjson.decode(f[6] or '[]')
+          history[#history + 1] = {attempt = tonumber(f[2] or '0'), at = now, node = f[5] or '', error = err, kind = 'lease'}
+          while #history > 25 do table.remove(history, 1) end
+          redis.call('HINCRBY', key, 'token', 1)
+          if f[7] then
+            local count, age = retention('canceled')
+            finish(id, key, 'canceled', now, count, age, {'lastError', err, 'history', cjson.encode(history)})
+            event('canceled', id, 'error', 'canceled')
+            return 3
+          end
+          if expiries < maxExpiries then
+            redis.call('HSET', key, 'state', 'ready', 'attempts', math.max(0, tonumber(f[2] or '1') - 1), 'expiries',
+              expiries, 'lastError', err, 'history', cjson.encode(history))
+            redis.call('ZADD', P .. 'ready', f[4], id)
+            return 1
+          end
+          local reason = 'lease lost ' .. expiries .. ' times (last: ' .. err .. '); the job may be crashing its node'
+          local count, age = retention('dead')
+          finish(id, key, 'dead', now, math.max(count, 1), math.max(age, 1),
+            {'lastError', reason, 'history', cjson.encode(history), 'expiries', expiries})
+          redis.call('HINCRBY', P .. 'stats', 'dead', 1)
+          event('dead', id, 'error', reason)
+          return 2
+        end
+
+        """
+
+    static let prelude = LuaPrelude.source + functions
+
+    /// Promotes due scheduled and retrying jobs, then claims up to `count` ready jobs under a lease. When
+    /// it took as many as it asked for and ready work is left, it pushes the wake marker on, so that the
+    /// next idle node wakes too (one marker per push would otherwise wake one fetcher only).
     ///
     /// KEYS: 1 ready. ARGV: 1 prefix, 2 count, 3 lease ms, 4 node id.
     /// Reply: `[status, nextDueMs, (id, token, name, payload, attempt, maxAttempts, timeoutMs, tenant,
     /// correlation, enqueuedAt) × n]`; status 1 = ok, 0 = paused; nextDueMs = ms until the earliest
     /// scheduled or retrying job is due, -1 when none.
     static let claim = RedisScript(
-        LuaPrelude.source + """
+        prelude + """
             local now = now_ms()
             local out = {1, -1}
             local nextDue = -1
@@ -35,7 +121,8 @@ enum LeaseScripts {
               out[1] = 0
               return out
             end
-            local popped = redis.call('ZPOPMIN', P .. 'ready', tonumber(ARGV[2]))
+            local want = tonumber(ARGV[2])
+            local popped = redis.call('ZPOPMIN', P .. 'ready', want)
             local deadline = now + tonumber(ARGV[3])
             local leases = {}
             for i = 1, #popped, 2 do
@@ -57,6 +144,7 @@ enum LeaseScripts {
               end
             end
             if #leases > 0 then redis.call('ZADD', P .. 'active', unpack(leases)) end
+            if #popped == want * 2 and redis.call('ZCARD', P .. 'ready') > 0 then wake() end
             return out
             """)
 
@@ -96,6 +184,7 @@ enum LeaseScripts {
             """)
 
     /// Records a failed attempt: retry with backoff, reschedule without burning an attempt, cancel, or dead.
+    /// A requested cancel wins over every other outcome (a canceled job that throws is not retried).
     ///
     /// KEYS: 1 active. ARGV: 1 prefix, 2 id, 3 token, 4 kind (`error`, `poison`, `later`, `canceled`),
     /// 5 error text, 6 delay ms for `later`, 7 jitter in [0, 1), 8 node id.
@@ -104,11 +193,16 @@ enum LeaseScripts {
         LuaPrelude.source + """
             local id, token, kind, err = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
             local key = P .. 'job:' .. id
-            local f = redis.call('HMGET', key, 'token', 'state', 'attempts', 'maxAttempts', 'backoff', 'history')
+            local f = redis.call('HMGET', key, 'token', 'state', 'attempts', 'maxAttempts', 'backoff', 'history',
+              'cancelRequested')
             if f[1] ~= token or f[2] ~= 'active' then return {'refused', 0} end
             local now = now_ms()
             local attempt = tonumber(f[3] or '1')
             redis.call('ZREM', P .. 'active', id)
+            if f[7] and kind ~= 'canceled' then
+              err = 'canceled (the attempt ended with: ' .. err .. ')'
+              kind = 'canceled'
+            end
             local history = cjson.decode(f[6] or '[]')
             history[#history + 1] = {attempt = attempt, at = now, node = ARGV[8], error = err, kind = kind}
             while #history > 25 do table.remove(history, 1) end
@@ -122,7 +216,7 @@ enum LeaseScripts {
             end
             if kind == 'canceled' then
               local count, age = retention('canceled')
-              finish(id, key, 'canceled', now, count, age, fields)
+              finish(id, key, 'canceled', now, math.max(count, 1), math.max(age, 1), fields)
               event('canceled', id, 'error', err)
               return {'canceled', 0}
             end
@@ -150,112 +244,111 @@ enum LeaseScripts {
             return {'dead', 0}
             """)
 
-    /// Hands claimed jobs back to `ready` at once (graceful shutdown), without counting the attempt.
+    /// Hands claimed jobs back to `ready` at once (graceful shutdown), without counting the attempt; a job
+    /// whose cancel was requested becomes `canceled` instead.
     ///
-    /// KEYS: 1 active. ARGV: 1 prefix, then (id, token) pairs. Reply: number handed back.
+    /// KEYS: 1 active. ARGV: 1 prefix, then (id, token) pairs. Reply: `[handed back, canceled]`.
     static let release = RedisScript(
-        LuaPrelude.source + """
-            local n = 0
+        prelude + """
+            local now = now_ms()
+            local n, c = 0, 0
             for i = 2, #ARGV, 2 do
               local id = ARGV[i]
               local key = P .. 'job:' .. id
-              local f = redis.call('HMGET', key, 'token', 'state', 'score', 'attempts')
-              if f[1] == ARGV[i + 1] and f[2] == 'active' then
-                redis.call('ZREM', P .. 'active', id)
-                redis.call('HSET', key, 'state', 'ready', 'attempts', math.max(0, tonumber(f[4] or '0') - 1))
-                redis.call('ZADD', P .. 'ready', f[3], id)
-                n = n + 1
+              if redis.call('HGET', key, 'token') == ARGV[i + 1] then
+                local r = hand_back(id, key, now)
+                if r == 1 then n = n + 1 elseif r == 2 then c = c + 1 end
               end
             end
             if n > 0 then wake() end
-            return n
+            return {n, c}
             """)
 
-    /// Extends the leases of jobs this node holds.
+    /// Extends the leases this node holds on one queue, and hands back at once the jobs recorded as held
+    /// by this node that it does not hold (a claim whose reply was lost). Also observes the queue clock
+    /// (see `observe_clock`), so a Redis pause does not expire leases. Sent for every queue the node
+    /// serves, once per renewal interval, even when it holds nothing there.
     ///
-    /// KEYS: 1 active. ARGV: 1 prefix, 2 lease ms, then (id, token) pairs. Reply: ids whose lease is lost.
+    /// KEYS: 1 active. ARGV: 1 prefix, 2 lease ms, 3 node id, 4 pause threshold ms (0 = off), 5 "unheld
+    /// after" ms (a lease of this node not renewed for that long and not listed is handed back; 0 = off),
+    /// then (id, token) pairs. Reply: `[[lost id, token, ...], handed back]`.
     static let renew = RedisScript(
-        LuaPrelude.source + """
-            local deadline = now_ms() + tonumber(ARGV[2])
+        prelude + """
+            local now = now_ms()
+            observe_clock(now, tonumber(ARGV[4]))
+            local deadline = now + tonumber(ARGV[2])
             local lost = {}
-            for i = 3, #ARGV, 2 do
+            local held = {}
+            local renewed = {}
+            for i = 6, #ARGV, 2 do
               local id = ARGV[i]
               local f = redis.call('HMGET', P .. 'job:' .. id, 'token', 'state')
               if f[1] == ARGV[i + 1] and f[2] == 'active' then
-                redis.call('ZADD', P .. 'active', 'XX', deadline, id)
+                held[id] = true
+                renewed[#renewed + 1] = deadline
+                renewed[#renewed + 1] = id
               else
                 lost[#lost + 1] = id
+                lost[#lost + 1] = ARGV[i + 1]
               end
             end
-            return lost
+            for i = 1, #renewed, 2000 do
+              redis.call('ZADD', P .. 'active', 'XX', unpack(renewed, i, math.min(i + 1999, #renewed)))
+            end
+            local handed = 0
+            local unheld = tonumber(ARGV[5])
+            if unheld > 0 then
+              local stale = redis.call('ZRANGEBYSCORE', P .. 'active', '-inf', deadline - unheld, 'LIMIT', 0, 1000)
+              for _, id in ipairs(stale) do
+                if not held[id] then
+                  local key = P .. 'job:' .. id
+                  if redis.call('HGET', key, 'node') == ARGV[3] and hand_back(id, key, now) > 0 then
+                    handed = handed + 1
+                  end
+                end
+              end
+              if handed > 0 then wake() end
+            end
+            return {lost, handed}
             """)
 
-    /// Returns jobs whose lease expired: to `ready` while attempts remain, else to `dead`.
+    /// Returns jobs whose lease expired to `ready` (their attempt given back), or to `dead` after too many
+    /// expiries. Observes the queue clock first, so leases are not expired for a Redis pause.
     ///
     /// Safe to run on every node at once: each expired job is moved exactly once.
-    /// KEYS: 1 active. ARGV: 1 prefix, 2 limit. Reply: `[requeued, dead]`.
-    /// Lua shared by `reap` and `reclaimNode`: returns an abandoned active job to `ready`, or to `dead`
-    /// when no attempt is left, and bumps its token so that the old holder is fenced off.
-    static let expireFunction = """
-        local function expire(id, now, err)
-          local key = P .. 'job:' .. id
-          redis.call('ZREM', P .. 'active', id)
-          local f = redis.call('HMGET', key, 'state', 'attempts', 'maxAttempts', 'score', 'node', 'history', 'cancelRequested')
-          if f[1] ~= 'active' then return 0 end
-          local history = cjson.decode(f[6] or '[]')
-          history[#history + 1] = {attempt = tonumber(f[2] or '0'), at = now, node = f[5] or '', error = err, kind = 'lease'}
-          while #history > 25 do table.remove(history, 1) end
-          local fields = {'lastError', err, 'history', cjson.encode(history)}
-          redis.call('HINCRBY', key, 'token', 1)
-          if f[7] then
-            local count, age = retention('canceled')
-            finish(id, key, 'canceled', now, count, age, fields)
-            event('canceled', id, 'error', 'canceled')
-            return 3
-          end
-          if tonumber(f[2] or '0') < tonumber(f[3] or '1') then
-            redis.call('HSET', key, 'state', 'ready', unpack(fields))
-            redis.call('ZADD', P .. 'ready', f[4], id)
-            return 1
-          end
-          local count, age = retention('dead')
-          finish(id, key, 'dead', now, math.max(count, 1), math.max(age, 1), fields)
-          redis.call('HINCRBY', P .. 'stats', 'dead', 1)
-          event('dead', id, 'error', err)
-          return 2
-        end
-
-        """
-
-    /// Returns jobs whose lease expired: to `ready` while attempts remain, else to `dead`.
-    ///
-    /// Safe to run on every node at once: each expired job is moved exactly once.
-    /// KEYS: 1 active. ARGV: 1 prefix, 2 limit. Reply: `[requeued, dead]`.
+    /// KEYS: 1 active. ARGV: 1 prefix, 2 limit, 3 pause threshold ms (0 = off), 4 max expiries.
+    /// Reply: `[requeued, dead]`.
     static let reap = RedisScript(
-        LuaPrelude.source + expireFunction + """
+        prelude + """
             local now = now_ms()
+            observe_clock(now, tonumber(ARGV[3] or '0'))
+            local maxExpiries = tonumber(ARGV[4] or '3')
             local expired = redis.call('ZRANGEBYSCORE', P .. 'active', '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
             local requeued, dead = 0, 0
             for _, id in ipairs(expired) do
               local node = redis.call('HGET', P .. 'job:' .. id, 'node') or '?'
-              local r = expire(id, now, 'lease expired: node ' .. node .. ' stopped renewing')
+              local r = expire(id, now, 'lease expired: node ' .. node .. ' stopped renewing', maxExpiries)
               if r == 1 then requeued = requeued + 1 elseif r >= 2 then dead = dead + 1 end
             end
             if requeued > 0 then wake() end
             return {requeued, dead}
             """)
 
-    /// Returns at once every active job held by a node declared dead (not waiting for lease expiry).
+    /// Returns at once the active jobs held by a node declared dead (not waiting for lease expiry). Only
+    /// leases ending at or before `cutoff` are taken: a lease renewed after the node went silent (it came
+    /// back) is left alone.
     ///
-    /// KEYS: 1 active. ARGV: 1 prefix, 2 node id. Reply: `[requeued, dead]`.
+    /// KEYS: 1 active. ARGV: 1 prefix, 2 node id, 3 cutoff ms (lease deadline), 4 max expiries.
+    /// Reply: `[requeued, dead]`.
     static let reclaimNode = RedisScript(
-        LuaPrelude.source + expireFunction + """
+        prelude + """
             local now = now_ms()
-            local held = redis.call('ZRANGE', P .. 'active', 0, -1)
+            local held = redis.call('ZRANGEBYSCORE', P .. 'active', '-inf', tonumber(ARGV[3]))
+            local maxExpiries = tonumber(ARGV[4] or '3')
             local requeued, dead = 0, 0
             for _, id in ipairs(held) do
               if redis.call('HGET', P .. 'job:' .. id, 'node') == ARGV[2] then
-                local r = expire(id, now, 'node ' .. ARGV[2] .. ' died (missed heartbeats)')
+                local r = expire(id, now, 'node ' .. ARGV[2] .. ' died (missed heartbeats)', maxExpiries)
                 if r == 1 then requeued = requeued + 1 elseif r >= 2 then dead = dead + 1 end
               end
             end

@@ -20,8 +20,19 @@ public struct WorkerOptions: Sendable {
     public var nodeID: String
     /// How long a claim holds a job before another node may take it over (renewed every ``renewInterval``).
     public var leaseDuration: Duration = .seconds(30)
-    /// How often held leases are renewed.
-    public var renewInterval: Duration = .seconds(10)
+    /// How often held leases are renewed: a third of ``leaseDuration`` unless set (a node agent that
+    /// renews with its heartbeat sets it to the heartbeat interval). It must be at most a third of the
+    /// lease, so that a renewal can be late twice, or be held up by a Redis pause of up to two intervals
+    /// (which the queue clock absorbs), before a lease runs out; ``validate()`` refuses anything else.
+    public var renewInterval: Duration {
+        get { renewIntervalOverride ?? leaseDuration / 3 }
+        set { renewIntervalOverride = newValue }
+    }
+    private var renewIntervalOverride: Duration?
+    /// How many times a job's lease may be lost (its node died or stopped renewing) before the job is
+    /// `dead`. Lost leases do not use up attempts: a job that kills its node every time would otherwise
+    /// run forever.
+    public var maxLeaseExpiries: Int = 3
     /// Leases are renewed by a ``NodeAgent`` together with its heartbeat (one round trip), not by the
     /// worker's own timer.
     public var leasesRenewedByNode: Bool = false
@@ -43,6 +54,26 @@ public struct WorkerOptions: Sendable {
         self.queues = queues
         self.concurrency = max(1, concurrency)
         self.nodeID = nodeID
+    }
+
+    /// Checks that the options work together.
+    ///
+    /// - Throws: `QueueError` `.invalidOptions` naming the option: a lease under 100 ms, a renewal interval
+    ///   longer than a third of the lease, no queues, non-positive timeouts or expiry cap.
+    public func validate() throws {
+        guard !queues.isEmpty else { throw QueueError(.invalidOptions, "no queues given") }
+        guard leaseDuration >= .milliseconds(100) else {
+            throw QueueError(.invalidOptions, "leaseDuration must be at least 100 ms (got \(leaseDuration))")
+        }
+        guard renewInterval > .zero, renewInterval * 3 <= leaseDuration else {
+            throw QueueError(
+                .invalidOptions,
+                "renewInterval (\(renewInterval)) must be positive and at most a third of leaseDuration (\(leaseDuration))")
+        }
+        guard reapInterval > .zero, defaultTimeout > .zero, maxIdleWait > .zero else {
+            throw QueueError(.invalidOptions, "reapInterval, defaultTimeout and maxIdleWait must be positive")
+        }
+        guard maxLeaseExpiries >= 1 else { throw QueueError(.invalidOptions, "maxLeaseExpiries must be at least 1") }
     }
 
     /// Parses `a:5,b:1` (weights default to 1).

@@ -35,10 +35,34 @@ struct RunCommand: AsyncParsableCommand {
         let leaseDuration = try CLI.duration(lease)
         let beat = try CLI.duration(heartbeat)
         guard beat >= .milliseconds(100) else { throw ValidationError("--heartbeat must be at least 100ms") }
-        guard leaseDuration >= beat * 2 else { throw ValidationError("--lease must be at least twice --heartbeat") }
-        guard try CLI.duration(deadNodeTimeout) > beat else {
-            throw ValidationError("--dead-node-timeout must be longer than --heartbeat")
+        guard leaseDuration >= beat * 3 else { throw ValidationError("--lease must be at least three times --heartbeat") }
+        guard try CLI.duration(deadNodeTimeout) >= beat * 3 else {
+            throw ValidationError("--dead-node-timeout must be at least three times --heartbeat")
         }
+    }
+
+    /// The node's configuration from the flags.
+    func nodeConfiguration(logger: Logger) throws -> JobKit.JobNode.Configuration {
+        let nodeID = NodeIdentity.makeID()
+        var redisLogger = logger
+        redisLogger[metadataKey: "node.id"] = "\(nodeID)"
+        let redis = try RedisConfiguration(url: connection.redisURL, clientName: "jobnode-\(nodeID)", logger: redisLogger)
+        var options = WorkerOptions(queues: try WorkerOptions.parseQueues(queues), concurrency: concurrency, nodeID: nodeID)
+        options.strict = strict
+        options.shutdownGrace = try CLI.duration(grace)
+        options.burst = burst
+        options.leaseDuration = try CLI.duration(lease)
+        options.reapInterval = try CLI.duration(reapInterval)
+        var node = NodeAgent.Options(
+            name: name ?? NodeIdentity.defaultName, host: ProcessInfo.processInfo.hostName,
+            pid: Int(ProcessInfo.processInfo.processIdentifier))
+        node.heartbeatInterval = try CLI.duration(heartbeat)
+        node.deadNodeTimeout = try CLI.duration(deadNodeTimeout)
+        var configuration = JobKit.JobNode.Configuration(redis: redis, worker: options, node: node)
+        configuration.namespace = connection.namespace
+        configuration.runsScheduler = !noScheduler
+        configuration.defaultSchedules = JobCatalog.defaultSchedules
+        return configuration
     }
 
     func run() async throws {
@@ -51,74 +75,22 @@ struct RunCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "jobnode")
         await CLI.guarded {
-            let nodeID = NodeIdentity.makeID()
-            let nodeName = name ?? NodeIdentity.defaultName
-            var options = WorkerOptions(queues: try WorkerOptions.parseQueues(queues), concurrency: concurrency, nodeID: nodeID)
-            options.strict = strict
-            options.shutdownGrace = try CLI.duration(grace)
-            options.burst = burst
-            options.leaseDuration = try CLI.duration(lease)
-            options.renewInterval = options.leaseDuration / 3
-            options.leasesRenewedByNode = true
-            options.reapInterval = try CLI.duration(reapInterval)
-            var redisLogger = logger
-            redisLogger[metadataKey: "node.id"] = "\(nodeID)"
-            let pool = try connection.makePool(size: 2, clientName: "jobnode-\(nodeID)", logger: redisLogger)
+            let configuration = try nodeConfiguration(logger: logger)
+            let redis = configuration.redis
+            let registry = JobRegistry()
+            let node = try JobKit.JobNode(configuration: configuration, registry: registry, logger: logger)
+            JobCatalog.register(in: registry, dependencies: JobDependencies(redis: node.redis, namespace: connection.namespace))
+            // A second SIGTERM/SIGINT stops at once: running jobs are canceled and handed back right away.
+            let signals = SecondSignal { node.stopNow() }
             do {
-                let health = try await pool.healthCheck()
-                logger.notice(
-                    "Node starting",
-                    metadata: [
-                        "node.id": "\(nodeID)", "node.name": "\(nodeName)", "queues": "\(queues)",
-                        "concurrency": "\(concurrency)", "redis": "\(pool.configuration.url)", "redis.version": "\(health.version)",
-                    ])
-                await RedisSafety.warnIfUnsafe(pool, health: health, logger: logger)
-            } catch {
-                logger.error("Redis unreachable", metadata: ["redis": "\(pool.configuration.url)", "error": "\(error)"])
+                try await node.run()
+            } catch let error as RedisError {
+                logger.error("Redis unreachable", metadata: ["redis": "\(redis.url)", "error": "\(error)"])
                 throw error
             }
-            let registry = JobRegistry()
-            JobCatalog.register(in: registry)
-            let worker = Worker(redis: pool, registry: registry, options: options, namespace: connection.namespace, logger: logger)
-            var nodeOptions = NodeAgent.Options(
-                name: nodeName, host: ProcessInfo.processInfo.hostName, pid: Int(ProcessInfo.processInfo.processIdentifier))
-            nodeOptions.heartbeatInterval = try CLI.duration(heartbeat)
-            nodeOptions.deadNodeTimeout = try CLI.duration(deadNodeTimeout)
-            let groupBox = GroupBox()
-            let agent = NodeAgent(
-                redis: pool, worker: worker, options: nodeOptions, namespace: connection.namespace, logger: logger
-            ) { _ in
-                Task { await groupBox.group?.triggerGracefulShutdown() }
-            }
-            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: agent)]
-            if !noScheduler {
-                let store = ScheduleStore(redis: pool, namespace: connection.namespace)
-                // Code declares default schedules; syncing keeps operators' next ticks.
-                try await store.sync(JobCatalog.defaultSchedules)
-                services.append(.init(service: Scheduler(store: store, logger: logger)))
-            }
-            // The worker is last: on shutdown it drains first while the node keeps beating.
-            services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup))
-            let group = ServiceGroup(
-                configuration: .init(
-                    services: services,
-                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            groupBox.group = group
-            // A second SIGTERM/SIGINT stops at once: running jobs are canceled and handed back right away.
-            let signals = SecondSignal { worker.stopNow() }
-            try await group.run()
             _ = signals
-            let (processed, failed) = worker.counters
-            logger.notice("Node stopped", metadata: ["node.id": "\(nodeID)", "processed": "\(processed)", "failed": "\(failed)"])
-            await pool.close()
         }
     }
-}
-
-/// Holds the service group for the remote-shutdown callback, which is created before the group.
-final class GroupBox: @unchecked Sendable {
-    // Invariant: written once before `run()`, read afterwards.
-    var group: ServiceGroup?
 }
 
 /// Counts SIGTERM/SIGINT; from the second one on, calls `action`.
@@ -149,24 +121,5 @@ enum NodeIdentity {
 
     static var defaultName: String {
         "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
-    }
-}
-
-enum RedisSafety {
-    /// Warns when Redis may lose jobs: an eviction policy other than `noeviction`, or no persistence.
-    static func warnIfUnsafe(_ redis: RedisPool, health: RedisHealth, logger: Logger) async {
-        if health.maxMemoryPolicy != "noeviction" && health.maxMemoryPolicy != "unknown" {
-            logger.warning(
-                "Redis maxmemory-policy is not noeviction: Redis may evict job keys and lose jobs",
-                metadata: ["maxmemory-policy": "\(health.maxMemoryPolicy)"])
-        }
-        guard let save = try? await redis.send("CONFIG", "GET", "save").array,
-            let aof = try? await redis.send("CONFIG", "GET", "appendonly").array
-        else { return }
-        let rdbOff = (save.count == 2 ? save[1].string ?? "" : "").isEmpty
-        let aofOff = (aof.count == 2 ? aof[1].string ?? "no" : "no") == "no"
-        if rdbOff && aofOff {
-            logger.warning("Redis persistence is off (no RDB, no AOF): a Redis restart loses every queued job")
-        }
     }
 }

@@ -1,0 +1,124 @@
+import Logging
+import NIOCore
+import Synchronization
+
+/// The one owner of a node's running jobs and their leases: it tracks each attempt by job id **and**
+/// fencing token (a job reclaimed from this node and claimed again by it is two attempts), builds the
+/// renewal calls, and applies their replies (stopping attempts whose lease is lost).
+///
+/// The renewal call of each served queue also hands back leases recorded as this node's that it does not
+/// hold (a claim whose reply was lost), and observes the queue clock so that a Redis pause does not expire
+/// leases (see ``LeaseScripts/renew``).
+final class LeaseKeeper: Sendable {
+    /// One attempt: a job id and the fencing token of its claim.
+    struct Key: Hashable, Sendable {
+        var id: String
+        var token: String
+    }
+
+    /// One renewal script call for one queue.
+    struct Call: Sendable {
+        var queue: String
+        var keys: [String]
+        var arguments: [any RESPArgument]
+    }
+
+    private let running = Mutex<[Key: JobControl]>([:])
+    let namespace: String
+    let nodeID: String
+    let queues: [String]
+    let leaseDuration: Duration
+    /// How often this node renews (its heartbeat, or the worker's own timer).
+    let interval: Duration
+    let logger: Logger
+
+    init(namespace: String, nodeID: String, queues: [String], leaseDuration: Duration, interval: Duration, logger: Logger) {
+        self.namespace = namespace
+        self.nodeID = nodeID
+        self.queues = queues
+        self.leaseDuration = leaseDuration
+        self.interval = interval
+        self.logger = logger
+    }
+
+    /// A queue untouched for longer than this (no node renewed or reaped there) was paused or cut off
+    /// from every node: leases are moved by the gap instead of expiring.
+    var pauseThresholdMs: Int { Int((interval * 2).milliseconds) }
+    /// A lease of this node not renewed for this long, and not among the attempts it holds, is handed
+    /// back: one and a half renewal intervals.
+    var unheldAfterMs: Int { Int((interval * 3 / 2).milliseconds) }
+
+    func add(_ control: JobControl) {
+        running.withLock { $0[Key(id: control.job.id, token: control.job.token)] = control }
+    }
+
+    func remove(_ control: JobControl) {
+        running.withLock { _ = $0.removeValue(forKey: Key(id: control.job.id, token: control.job.token)) }
+    }
+
+    /// Every attempt running now.
+    var all: [JobControl] { running.withLock { Array($0.values) } }
+    var count: Int { running.withLock { $0.count } }
+
+    /// The attempts of job `id` running here (normally one).
+    func controls(id: String) -> [JobControl] {
+        running.withLock { map in map.compactMap { $0.key.id == id ? $0.value : nil } }
+    }
+
+    /// One call per served queue (and per queue of a running attempt), with the attempts held there.
+    func calls() -> [Call] {
+        let held = all
+        var byQueue: [String: [ClaimedJob]] = [:]
+        for queue in queues { byQueue[queue] = [] }
+        for control in held { byQueue[control.job.queue, default: []].append(control.job) }
+        return byQueue.map { queue, jobs in
+            let keys = QueueKeys(namespace: namespace, queue: queue)
+            var args: [any RESPArgument] = [
+                keys.prefix, Int(leaseDuration.milliseconds), nodeID, pauseThresholdMs, unheldAfterMs,
+            ]
+            args.reserveCapacity(5 + jobs.count * 2)
+            for job in jobs {
+                args.append(job.id)
+                args.append(job.token)
+            }
+            return Call(queue: queue, keys: [keys.active], arguments: args)
+        }
+    }
+
+    /// Applies one renewal reply: stops the attempts whose lease is lost.
+    func apply(_ call: Call, reply: RESPValue) {
+        if case .error(let text) = reply {
+            logger.error("Lease renewal failed", metadata: ["queue.name": "\(call.queue)", "error": "\(String(buffer: text))"])
+            return
+        }
+        guard let parts = reply.array, parts.count == 2 else {
+            logger.error("Lease renewal reply malformed", metadata: ["queue.name": "\(call.queue)"])
+            return
+        }
+        for pair in parts[0].pairs {
+            let key = Key(id: pair.key, token: pair.value.string ?? "")
+            guard let control = running.withLock({ $0[key] }) else { continue }
+            logger.warning(
+                "Lease lost; stopping the job",
+                metadata: ["job.id": "\(key.id)", "queue.name": "\(call.queue)", "job.token": "\(key.token)"])
+            control.stop(.leaseLost)
+        }
+        if let handed = parts[1].int, handed > 0 {
+            logger.warning(
+                "Leases held in Redis but not by this node were handed back (a lost claim reply?)",
+                metadata: ["queue.name": "\(call.queue)", "count": "\(handed)"])
+        }
+    }
+
+    /// Renews on its own (a worker without a node agent).
+    func renew(_ redis: RedisPool) async {
+        let calls = calls()
+        guard !calls.isEmpty else { return }
+        do {
+            let replies = try await redis.runBatch(LeaseScripts.renew, calls: calls.map { ($0.keys, $0.arguments) })
+            for (call, reply) in zip(calls, replies) { apply(call, reply: reply) }
+        } catch {
+            logger.error("Lease renewal failed", metadata: ["error": "\(error)"])
+        }
+    }
+}

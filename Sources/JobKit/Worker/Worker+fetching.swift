@@ -1,0 +1,86 @@
+import NIOCore
+
+/// Fetching: claim as many jobs as there are free slots, by queue weight or in strict order, then block on
+/// the queues' wake markers until new work is pushed or the next scheduled job is due.
+extension Worker {
+    func fetchLoop(_ blocking: RedisConnection) async {
+        var failures = 0
+        while !isStopping {
+            let free = await slots.reserveFree()
+            if isStopping || free == 0 {
+                slots.release(free)
+                break
+            }
+            var claimed = 0
+            var nextDue = Int.max
+            do {
+                for queue in queueOrder() where claimed < free {
+                    let keys = QueueKeys(namespace: namespace, queue: queue)
+                    let reply = try await redis.run(
+                        LeaseScripts.claim, keys: [keys.ready],
+                        arguments: [keys.prefix, min(free - claimed, 1000), Int(options.leaseDuration.milliseconds), options.nodeID])
+                    let (_, due, jobs) = try ClaimedJob.parse(reply, queue: queue)
+                    logger.trace(
+                        "Claimed", metadata: ["queue.name": "\(queue)", "count": "\(jobs.count)", "next.due.ms": "\(due)"])
+                    if due >= 0 { nextDue = min(nextDue, due) }
+                    for job in jobs { start(job) }
+                    claimed += jobs.count
+                }
+                failures = 0
+            } catch {
+                failures += 1
+                logger.error("Redis unreachable; cannot claim jobs", metadata: ["error": "\(error)"])
+                slots.release(free - claimed)
+                try? await Task.sleep(for: retryDelay(afterFailures: failures))
+                continue
+            }
+            slots.release(free - claimed)
+            if claimed == 0 {
+                if options.burst {
+                    // Done when nothing runs and nothing is due within a minute (retries waiting out a short
+                    // backoff are waited for; jobs scheduled further out are left for a later run).
+                    if slots.busy == 0 && (nextDue == Int.max || nextDue > 60_000) { break }
+                    await waitForWork(blocking, maxMilliseconds: slots.busy > 0 ? 20 : nextDue)
+                    continue
+                }
+                await waitForWork(blocking, maxMilliseconds: nextDue)
+            }
+        }
+    }
+
+    /// Queue names in the order to try this round: strict order, or a weighted random order.
+    private func queueOrder() -> [String] {
+        if options.strict || options.queues.count == 1 { return options.queues.map(\.name) }
+        var remaining = options.queues
+        var order: [String] = []
+        while !remaining.isEmpty {
+            let total = remaining.reduce(0) { $0 + $1.weight }
+            var pick = Int.random(in: 0..<total)
+            let index = remaining.firstIndex { q in
+                if pick < q.weight { return true }
+                pick -= q.weight
+                return false
+            }!
+            order.append(remaining.remove(at: index).name)
+        }
+        return order
+    }
+
+    /// Blocks on the queues' wake markers until new work is pushed or the next scheduled job is due.
+    private func waitForWork(_ blocking: RedisConnection, maxMilliseconds: Int) async {
+        let waitMs = min(Int(options.maxIdleWait.milliseconds), maxMilliseconds)
+        logger.trace("Waiting for work", metadata: ["wait.ms": "\(waitMs)"])
+        guard waitMs > 0 else { return }
+        let wakeKeys = options.queues.map { QueueKeys(namespace: namespace, queue: $0.name).wake }
+        let seconds = format3(Double(waitMs) / 1000)
+        do {
+            _ = try await blocking.sendBlocking(
+                RedisCommand("BLPOP", strings: wakeKeys + [seconds]), timeout: .milliseconds(Int64(waitMs) + 5000))
+        } catch {
+            if !isStopping {
+                logger.debug("Wake wait failed", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+}
