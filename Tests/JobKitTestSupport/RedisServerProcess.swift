@@ -65,6 +65,11 @@ public final class RedisServerProcess: @unchecked Sendable {
         }
     }
 
+    /// Sends `signal` to the server (SIGSTOP and SIGCONT pause and resume it, as a frozen host would).
+    public func signal(_ signal: Int32) {
+        process?.signal(signal)
+    }
+
     /// Stops and starts the server on the same port.
     public func restart() async throws {
         await stop()

@@ -60,6 +60,7 @@ public final class NodeAgent: Service, Sendable {
     let logger: Logger
     private let loopGroup: MultiThreadedEventLoopGroup
     private let beater: Beater
+    private let executor: EventLoopTaskExecutor
     private let subscriber: RedisSubscriber
 
     /// - Parameters:
@@ -95,8 +96,10 @@ public final class NodeAgent: Service, Sendable {
         var subscriberConfig = redis.configuration
         subscriberConfig.clientName = "jobkit-control-\(worker.options.nodeID)"
         self.subscriber = RedisSubscriber(configuration: subscriberConfig)
+        let loop = group.next()
+        self.executor = EventLoopTaskExecutor(loop)
         self.beater = Beater(
-            loop: group.next(), redis: pool, worker: worker, options: options, keys: keys, logger: logger,
+            loop: loop, redis: pool, worker: worker, options: options, keys: keys, logger: logger,
             queuesText: worker.options.queues.map { "\($0.name):\($0.weight)" }.joined(separator: ","),
             onShutdownRequest: onShutdownRequest)
     }
@@ -116,8 +119,12 @@ public final class NodeAgent: Service, Sendable {
                     }
                 }
             }
-            // Beats until graceful shutdown reaches this service (after the worker drained).
-            await cancelWhenGracefulShutdown { await self.beater.loop() }
+            // Beats until graceful shutdown reaches this service (after the worker drained), on the agent's
+            // own event loop: the Redis client's async code and the beater run there, never on the
+            // global executor that handlers may block.
+            await withTaskExecutorPreference(self.executor) {
+                await cancelWhenGracefulShutdown { await self.beater.loop() }
+            }
             group.cancelAll()
         }
         do {
@@ -133,8 +140,8 @@ public final class NodeAgent: Service, Sendable {
     func beat() async { await beater.beat() }
 }
 
-/// The heartbeat loop, isolated to the agent's own event loop: its timers, its Redis I/O and its
-/// continuations never wait for the cooperative pool or an event loop that handlers can block.
+/// The heartbeat loop. It runs with the agent's event loop as its task executor, so its timers, its Redis
+/// I/O and its continuations never wait for the global executor or an event loop that handlers can block.
 private actor Beater {
     let loop: any EventLoop
     let redis: RedisPool
@@ -147,8 +154,6 @@ private actor Beater {
     /// Cancel ids and the number of commands received on the last beat, acknowledged on the next one.
     private var cancelAcks: [String] = []
     private var commandAcks = 0
-
-    nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
 
     init(
         loop: any EventLoop, redis: RedisPool, worker: Worker, options: NodeAgent.Options, keys: NodeKeys, logger: Logger,

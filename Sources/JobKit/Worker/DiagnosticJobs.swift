@@ -55,7 +55,7 @@ public enum DiagnosticJobs {
                 let end = ContinuousClock.now + .milliseconds(job.ms)
                 while ContinuousClock.now < end {
                     // A detached sleep does not see this task's cancellation.
-                    await Task.detached { try? await Task.sleep(until: end) }.value
+                    await Task.detached { try? await Task.sleep(until: end, clock: .continuous) }.value
                 }
             case "block":
                 usleep(UInt32(min(job.ms, 600_000)) * 1000)

@@ -49,6 +49,9 @@ final class SlotGate: Sendable {
         for w in waiters { w.resume() }
     }
 
+    /// True when a slot is free now.
+    var hasFree: Bool { state.withLock { $0.free > 0 } }
+
     /// Jobs running now.
     var busy: Int { state.withLock { $0.capacity - $0.free } }
 

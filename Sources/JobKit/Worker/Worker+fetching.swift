@@ -5,8 +5,17 @@ import NIOCore
 extension Worker {
     func fetchLoop(_ blocking: RedisConnection) async {
         var failures = 0
+        // The wake marker this fetcher took, while it has not claimed with it yet.
+        var marker: String?
         while !isStopping {
+            if let key = marker, !slots.hasFree {
+                // Woken, but the other fetcher took every free slot: pass the marker on to another node
+                // rather than swallow it while waiting for a slot.
+                marker = nil
+                _ = try? await redis.pipeline([RedisCommand("LPUSH", key, "1"), RedisCommand("LTRIM", key, 0, 0)])
+            }
             let free = await slots.reserveFree()
+            marker = nil
             if isStopping || free == 0 {
                 slots.release(free)
                 break
@@ -43,7 +52,7 @@ extension Worker {
                     await waitForWork(blocking, maxMilliseconds: slots.busy > 0 ? 20 : nextDue)
                     continue
                 }
-                await waitForWork(blocking, maxMilliseconds: nextDue)
+                marker = await waitForWork(blocking, maxMilliseconds: nextDue)
             }
         }
     }
@@ -67,20 +76,24 @@ extension Worker {
     }
 
     /// Blocks on the queues' wake markers until new work is pushed or the next scheduled job is due.
-    private func waitForWork(_ blocking: RedisConnection, maxMilliseconds: Int) async {
+    /// Returns the wake key whose marker it took (nil on a timeout).
+    @discardableResult
+    private func waitForWork(_ blocking: RedisConnection, maxMilliseconds: Int) async -> String? {
         let waitMs = min(Int(options.maxIdleWait.milliseconds), maxMilliseconds)
         logger.trace("Waiting for work", metadata: ["wait.ms": "\(waitMs)"])
-        guard waitMs > 0 else { return }
+        guard waitMs > 0 else { return nil }
         let wakeKeys = options.queues.map { QueueKeys(namespace: namespace, queue: $0.name).wake }
         let seconds = format3(Double(waitMs) / 1000)
         do {
-            _ = try await blocking.sendBlocking(
+            let reply = try await blocking.sendBlocking(
                 RedisCommand("BLPOP", strings: wakeKeys + [seconds]), timeout: .milliseconds(Int64(waitMs) + 5000))
+            return reply.array?.first?.string
         } catch {
             if !isStopping {
                 logger.debug("Wake wait failed", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .milliseconds(100))
             }
+            return nil
         }
     }
 }
