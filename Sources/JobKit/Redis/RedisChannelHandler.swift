@@ -52,12 +52,30 @@ final class RedisChannelHandler: ChannelInboundHandler {
     private let onPush: (@Sendable (RESPValue) -> Void)?
     /// Pub/sub mode in RESP2: the server sends only messages and (un)subscribe confirmations.
     var pushOnly = false
-    /// Called once when the channel becomes inactive or fails.
-    var onClose: ((RedisError) -> Void)?
+    /// Why the handler closed its own channel, when it did.
+    enum SelfClose: Equatable {
+        /// ``recycleAfterTimeouts`` commands in a row got no reply in time.
+        case consecutiveTimeouts(Int)
+        /// A liveness `PING` (``startPinging(interval:timeout:)``) got no frame back in time.
+        case pingUnanswered
+    }
+    /// Called once when the channel becomes inactive or fails, with the reason if the handler closed it.
+    var onClose: ((RedisError, SelfClose?) -> Void)?
+    private var selfClose: SelfClose?
 
-    init(decoder: RESPDecoder, onPush: (@Sendable (RESPValue) -> Void)? = nil) {
+    /// After this many timeouts with no frame read in between the channel is closed; 0 never closes it.
+    private let recycleAfterTimeouts: Int
+    private var consecutiveTimeouts = 0
+
+    /// Liveness pings (pub/sub): the interval between `PING`s and how long to wait for any frame after one.
+    private var pingSettings: (interval: TimeAmount, timeout: TimeAmount)?
+    private var pingTask: Scheduled<Void>?
+    private var pingDeadlineTask: Scheduled<Void>?
+
+    init(decoder: RESPDecoder, onPush: (@Sendable (RESPValue) -> Void)? = nil, recycleAfterTimeouts: Int = 0) {
         self.decoder = decoder
         self.onPush = onPush
+        self.recycleAfterTimeouts = max(0, recycleAfterTimeouts)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -119,6 +137,9 @@ final class RedisChannelHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let incoming = unwrapInboundIn(data)
+        // Any byte from the server answers an outstanding liveness PING: the socket is alive.
+        pingDeadlineTask?.cancel()
+        pingDeadlineTask = nil
         if var buffer = readBuffer, buffer.readableBytes > 0 {
             var incoming = incoming
             buffer.writeBuffer(&incoming)
@@ -146,6 +167,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
     }
 
     private func deliver(_ value: RESPValue) {
+        consecutiveTimeouts = 0
         if case .push = value, let onPush {
             onPush(value)
             return
@@ -210,11 +232,25 @@ final class RedisChannelHandler: ChannelInboundHandler {
         timeoutTask?.cancel()
         timeoutTask = nil
         timeoutAt = nil
+        pingTask?.cancel()
+        pingTask = nil
+        pingDeadlineTask?.cancel()
+        pingDeadlineTask = nil
+        pingSettings = nil
         for p in waiting { fail(p.waiter, error) }
         if let onClose {
             self.onClose = nil
-            onClose(error)
+            onClose(error, selfClose)
         }
+    }
+
+    /// Closes the channel because it looks dead: every waiter fails with `error`, which later callers get too.
+    private func closeUnresponsive(_ reason: SelfClose, _ error: RedisError) {
+        guard closedError == nil else { return }
+        selfClose = reason
+        closedError = error
+        failAll(error)
+        context?.close(promise: nil)
     }
 
     private func armTimeout(_ deadline: NIODeadline) {
@@ -232,19 +268,70 @@ final class RedisChannelHandler: ChannelInboundHandler {
         timeoutAt = nil
         let now = NIODeadline.now()
         var next: NIODeadline?
+        var expired = 0
         for i in pending.indices {
             guard let deadline = pending[i].deadline else { continue }
             if deadline <= now {
                 let waiter = pending[i].waiter
-                let expired = Pending(waiter: waiter.abandonedVersion, deadline: nil)
-                pending[i] = expired
+                pending[i] = Pending(waiter: waiter.abandonedVersion, deadline: nil)
                 fail(waiter, RedisError(.timeout, "no reply within the command timeout"))
+                expired += 1
             } else if next == nil || deadline < next! {
                 next = deadline
             }
         }
+        consecutiveTimeouts += expired
+        if recycleAfterTimeouts > 0, consecutiveTimeouts >= recycleAfterTimeouts {
+            let count = consecutiveTimeouts
+            closeUnresponsive(
+                .consecutiveTimeouts(count),
+                RedisError(
+                    .connectionClosed,
+                    "connection recycled after \(count) consecutive command timeouts"
+                        + " (no reply; the socket may be half-open)"))
+            return
+        }
         if let next { armTimeout(next) }
     }
+
+    // MARK: Liveness pings
+
+    /// Sends `PING` every `interval` and closes the channel when no frame at all arrives within `timeout` of
+    /// one. For a pub/sub connection, which otherwise only hears what is published; the reply (`PONG`, or
+    /// `["pong", ""]` when subscribed in RESP2) reaches ``onPush`` like any unmatched frame. Called on the
+    /// event loop.
+    func startPinging(interval: TimeAmount, timeout: TimeAmount) {
+        guard closedError == nil, context != nil else { return }
+        pingTask?.cancel()
+        pingSettings = (interval, timeout)
+        schedulePing()
+    }
+
+    private func schedulePing() {
+        guard let context, let settings = pingSettings else { return }
+        pingTask = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: settings.interval) {
+            self.sendPing()
+        }
+    }
+
+    private func sendPing() {
+        pingTask = nil
+        guard closedError == nil, let context, let settings = pingSettings else { return }
+        if pingDeadlineTask == nil {
+            context.writeAndFlush(wrapOutboundOut(Self.pingBytes), promise: nil)
+            pingDeadlineTask = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: settings.timeout) {
+                self.pingDeadlineTask = nil
+                let milliseconds = settings.timeout.nanoseconds / 1_000_000
+                self.closeUnresponsive(
+                    .pingUnanswered,
+                    RedisError(
+                        .connectionClosed, "no reply to PING within \(milliseconds) ms; the connection looks dead"))
+            }
+        }
+        schedulePing()
+    }
+
+    private static let pingBytes = RedisCommand("PING").bytes
 }
 
 extension RedisChannelHandler.Waiter {

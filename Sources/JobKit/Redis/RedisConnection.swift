@@ -4,12 +4,22 @@ import NIOPosix
 import NIOSSL
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One connection to Redis that many tasks share at once.
 ///
 /// Commands from concurrent callers are written as they come and flushed together once per event-loop
 /// tick; replies are matched to callers in order (automatic pipelining). ``pipeline(_:)`` sends a batch
 /// explicitly. If the connection breaks, every waiting caller gets `connectionClosed`, and the next
-/// command reconnects, with exponential backoff after failed attempts. A connection used for blocking
+/// command reconnects, with exponential backoff and full jitter after failed attempts. After
+/// ``RedisConfiguration/consecutiveTimeoutsBeforeRecycle`` commands in a row time out, the connection
+/// treats its socket as dead (half-open) and recycles it the same way. A connection used for blocking
 /// commands (`BZPOPMIN`, `BLMOVE`, `XREAD BLOCK`) should be dedicated to them: its blocked command holds
 /// up every command behind it.
 public final class RedisConnection: RedisCommandable, Sendable {
@@ -228,8 +238,11 @@ public final class RedisConnection: RedisCommandable, Sendable {
                 case .success(let c):
                     state = .connected(c)
                 case .failure:
-                    let delay = self.backoff(failures: failures + 1)
-                    state = .idle(failures: failures + 1, retryAt: .now() + delay)
+                    var generator = SystemRandomNumberGenerator()
+                    let delay = Self.reconnectDelay(
+                        afterFailures: failures + 1, minimum: self.configuration.minimumReconnectDelay,
+                        maximum: self.configuration.maximumReconnectDelay, using: &generator)
+                    state = .idle(failures: failures + 1, retryAt: .now() + delay.timeAmount)
                 }
                 return nil
             }
@@ -250,11 +263,22 @@ public final class RedisConnection: RedisCommandable, Sendable {
         return future
     }
 
-    private func backoff(failures: Int) -> TimeAmount {
-        let minimum = configuration.minimumReconnectDelay.timeAmount.nanoseconds
-        let maximum = configuration.maximumReconnectDelay.timeAmount.nanoseconds
-        let shift = min(failures - 1, 20)
-        return .nanoseconds(min(maximum, minimum << shift))
+    /// The wait before the next connect attempt after `failures` failed attempts in a row: exponential
+    /// backoff with full jitter, a uniformly random time in `0 ... min(maximum, minimum × 2^(failures − 1))`.
+    ///
+    /// The jitter spreads the reconnects of many clients that lost the same server, so they don't arrive
+    /// together; the cap bounds the wait however long the outage lasts.
+    static func reconnectDelay(
+        afterFailures failures: Int, minimum: Duration, maximum: Duration,
+        using generator: inout some RandomNumberGenerator
+    ) -> Duration {
+        let base = max(0, minimum.timeAmount.nanoseconds)
+        let cap = max(0, maximum.timeAmount.nanoseconds)
+        let shift = min(max(failures - 1, 0), 62)
+        let (grown, overflow) = base.multipliedReportingOverflow(by: Int64(1) << shift)
+        let ceiling = overflow ? cap : min(cap, grown)
+        guard ceiling > 0 else { return .zero }
+        return .nanoseconds(Int64.random(in: 0...ceiling, using: &generator))
     }
 
     private func openChannel() -> EventLoopFuture<Connected> {
@@ -277,9 +301,14 @@ public final class RedisConnection: RedisCommandable, Sendable {
             sslContext = nil
         }
         let serverHostname = hostname
-        let bootstrap = ClientBootstrap(group: eventLoop)
+        let recycleAfterTimeouts = configuration.consecutiveTimeoutsBeforeRecycle
+        var bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(configuration.connectTimeout.timeAmount)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        if case .tcp = configuration.url.endpoint, let keepAlive = configuration.tcpKeepAlive {
+            bootstrap = Self.enableKeepAlive(keepAlive, on: bootstrap)
+        }
+        bootstrap = bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let sslContext {
@@ -287,7 +316,8 @@ public final class RedisConnection: RedisCommandable, Sendable {
                         try channel.pipeline.syncOperations.addHandler(tlsHandler)
                     }
                     let handler = RedisChannelHandler(
-                        decoder: RESPDecoder(limits: configuration.decoderLimits), onPush: onPush)
+                        decoder: RESPDecoder(limits: configuration.decoderLimits), onPush: onPush,
+                        recycleAfterTimeouts: recycleAfterTimeouts)
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
@@ -303,18 +333,53 @@ public final class RedisConnection: RedisCommandable, Sendable {
                 ?? RedisError(.connectionClosed, "cannot connect to \(configuration.url): \(error)", underlying: error)
         }.flatMapThrowing { channel in
             let handler = try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self)
-            handler.onClose = { [weak self] _ in self?.channelClosed(channel) }
+            handler.onClose = { [weak self] _, reason in self?.channelClosed(channel, reason: reason) }
             return Connected(channel: channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop))
         }
     }
 
-    private func channelClosed(_ channel: any Channel) {
+    private func channelClosed(_ channel: any Channel, reason: RedisChannelHandler.SelfClose?) {
         state.withLock { state in
             if case .connected(let c) = state, c.channel === channel {
                 state = .idle(failures: 0, retryAt: nil)
             }
         }
-        configuration.logger.debug("Redis connection closed", metadata: ["redis.endpoint": "\(configuration.url)"])
+        switch reason {
+        case .consecutiveTimeouts(let count):
+            configuration.logger.info(
+                "Redis connection recycled after consecutive timeouts",
+                metadata: ["redis.endpoint": "\(configuration.url)", "redis.timeouts": "\(count)"])
+        case .pingUnanswered:
+            configuration.logger.info(
+                "Redis connection unresponsive to PING, closed",
+                metadata: ["redis.endpoint": "\(configuration.url)"])
+        case nil:
+            configuration.logger.debug(
+                "Redis connection closed", metadata: ["redis.endpoint": "\(configuration.url)"])
+        }
+    }
+
+    /// `SO_KEEPALIVE`, and the probe timings where the platform has the options.
+    private static func enableKeepAlive(_ keepAlive: RedisConfiguration.TCPKeepAlive, on bootstrap: ClientBootstrap)
+        -> ClientBootstrap
+    {
+        func seconds(_ d: Duration) -> SocketOptionValue { SocketOptionValue(clamping: max(1, d.components.seconds)) }
+        var bootstrap = bootstrap.channelOption(.socketOption(.so_keepalive), value: 1)
+        #if canImport(Glibc) || canImport(Musl)
+        let idleOption = NIOBSDSocket.Option(rawValue: CInt(TCP_KEEPIDLE))
+        #elseif canImport(Darwin)
+        let idleOption = NIOBSDSocket.Option(rawValue: CInt(TCP_KEEPALIVE))
+        #endif
+        #if canImport(Glibc) || canImport(Musl) || canImport(Darwin)
+        bootstrap = bootstrap
+            .channelOption(.tcpOption(idleOption), value: seconds(keepAlive.idle))
+            .channelOption(
+                .tcpOption(NIOBSDSocket.Option(rawValue: CInt(TCP_KEEPINTVL))), value: seconds(keepAlive.interval))
+            .channelOption(
+                .tcpOption(NIOBSDSocket.Option(rawValue: CInt(TCP_KEEPCNT))),
+                value: SocketOptionValue(clamping: max(1, keepAlive.count)))
+        #endif
+        return bootstrap
     }
 
     /// AUTH / HELLO, SELECT and CLIENT SETNAME, pipelined, before any caller's command.
@@ -370,7 +435,14 @@ public final class RedisConnection: RedisCommandable, Sendable {
                 }
                 throw RedisError(.serverError, message)
             }
-            if self.pushOnly { connected.handler.value.pushOnly = true }
+            if self.pushOnly {
+                let handler = connected.handler.value
+                handler.pushOnly = true
+                if let interval = configuration.subscriberPingInterval {
+                    handler.startPinging(
+                        interval: interval.timeAmount, timeout: configuration.subscriberPingTimeout.timeAmount)
+                }
+            }
         }.flatMapErrorThrowing { error in
             connected.channel.close(promise: nil)
             throw error

@@ -6,6 +6,12 @@ import Synchronization
 ///
 /// Messages arrive on ``events``; a `.subscribed` event follows every successful (re)subscription, so a
 /// caller can wait for the subscription to be live before it relies on it.
+///
+/// A subscribed connection only hears what is published, so the subscriber sends `PING` every
+/// ``RedisConfiguration/subscriberPingInterval`` (5 s by default). When no frame at all arrives within
+/// ``RedisConfiguration/subscriberPingTimeout`` of a `PING`, the connection is presumed dead (half-open),
+/// and the subscriber closes it, reports `.disconnected`, reconnects and subscribes again. Messages
+/// published while it was cut off are lost, as they are in pub/sub.
 public final class RedisSubscriber: Sendable {
     /// What a subscriber reports.
     public enum Event: Sendable, Equatable {
@@ -61,7 +67,8 @@ public final class RedisSubscriber: Sendable {
     }
 
     /// Keeps the subscription alive until the calling task is cancelled: connects, subscribes, and on any
-    /// drop reconnects (with the connection's backoff) and subscribes again.
+    /// drop (a closed socket, or a `PING` left unanswered) reconnects, with the connection's jittered
+    /// backoff, and subscribes again.
     public func run() async {
         let this = self
         let conn = RedisConnection(
