@@ -172,7 +172,7 @@ struct HardeningTests {
                 // Take the lease away (as the reaper does when it expires) while the first attempt runs.
                 let keys = QueueKeys(namespace: h.namespace, queue: "default")
                 _ = try await h.redis.send(RedisCommand("ZADD", keys.active, 0, handle.id))
-                _ = try await h.redis.run(LeaseScripts.reap, keys: [keys.active], arguments: [keys.prefix, 100, 0, 3])
+                _ = try await h.redis.run(LeaseScripts.reap(keys, limit: 100, pauseThresholdMs: 0, maxExpiries: 3))
                 try await waitUntil { runs.load(ordering: .relaxed) == 2 }
                 try await firstEnded.wait()
                 #expect(worker.leases.controls(id: handle.id).count == 1, "the second attempt is still tracked")
@@ -191,9 +191,9 @@ struct HardeningTests {
             let keys = QueueKeys(namespace: h.namespace, queue: "default")
             for round in 1...3 {
                 // A node claims it and vanishes without running it; its lease runs out.
-                _ = try await h.redis.run(LeaseScripts.claim, keys: [keys.ready], arguments: [keys.prefix, 1, 1, "ghost"])
+                _ = try await h.redis.run(LeaseScripts.claim(keys, count: 1, lease: .milliseconds(1), node: "ghost"))
                 try await waitUntil {
-                    let reply = try await h.redis.run(LeaseScripts.reap, keys: [keys.active], arguments: [keys.prefix, 100, 0, 3])
+                    let reply = try await h.redis.run(LeaseScripts.reap(keys, limit: 100, pauseThresholdMs: 0, maxExpiries: 3))
                     return (reply.array?.compactMap(\.int).reduce(0, +) ?? 0) == 1
                 }
                 let record = try #require(try await h.queue.job(handle.id))
@@ -214,7 +214,7 @@ struct HardeningTests {
             let handle = try await h.queue.enqueue(sleepJob(10, options: EnqueueOptions(maxAttempts: 1)))
             let keys = QueueKeys(namespace: h.namespace, queue: "default")
             // The claim ran in Redis for node "lost-reply", but the node never saw its reply.
-            _ = try await h.redis.run(LeaseScripts.claim, keys: [keys.ready], arguments: [keys.prefix, 1, 60_000, "lost-reply"])
+            _ = try await h.redis.run(LeaseScripts.claim(keys, count: 1, lease: .seconds(60), node: "lost-reply"))
             var options = WorkerOptions(queues: [.init("default")], concurrency: 2, nodeID: "lost-reply")
             options.leaseDuration = .seconds(60)
             options.renewInterval = .milliseconds(300)
@@ -226,6 +226,32 @@ struct HardeningTests {
             let record = try #require(try await h.queue.job(handle.id))
             #expect(record.state == .completed)
             #expect(record.attempts == 1)
+        }
+    }
+
+    @Test("a claim whose reply is lost (connection cut after Redis ran it) burns no attempt: the job is handed back and runs")
+    func lostClaimReply() async throws {
+        try await EngineHarness.with { h in
+            let proxy = try await FaultProxy(upstream: try TestEnvironment.redisURL())
+            // Loaded first, so the claim really runs in Redis (no NOSCRIPT round).
+            _ = try await h.redis.send(RedisCommand("SCRIPT", "LOAD", LeaseScripts.claim.source))
+            let handle = try await h.queue.enqueue(sleepJob(10, options: EnqueueOptions(maxAttempts: 1)))
+            await proxy.dropReply(ofCommandMatching: "EVALSHA", argumentContaining: LeaseScripts.claim.sha1, fault: .cutAfterForwarding)
+            let through = RedisPool(configuration: try RedisConfiguration(url: proxy.url, logger: TestEnvironment.logger), size: 2)
+            var options = WorkerOptions(queues: [.init("default")], concurrency: 2, nodeID: "cut-\(Int.random(in: 1000...9999))")
+            options.leaseDuration = .seconds(60)
+            options.renewInterval = .milliseconds(300)
+            let worker = try Worker(redis: through, registry: h.registry, options: options, namespace: h.namespace, logger: TestEnvironment.logger)
+            try await h.running(worker) {
+                try await proxy.waitUntilFired()
+                // Far sooner than the 60 s lease, and without using the only attempt.
+                _ = try await handle.result(timeout: .seconds(10))
+            }
+            let record = try #require(try await h.queue.job(handle.id))
+            #expect(record.state == .completed)
+            #expect(record.attempts == 1)
+            await through.close()
+            await proxy.close()
         }
     }
 

@@ -128,7 +128,7 @@ public final class NodeAgent: Service, Sendable {
             group.cancelAll()
         }
         do {
-            _ = try await redis.run(NodeScripts.deregister, keys: [keys.index], arguments: [keys.prefix, nodeID])
+            _ = try await redis.run(NodeScripts.deregister, keys: [keys.prefix], arguments: [nodeID])
         } catch {
             logger.debug("Deregistration failed; the record expires on its own", metadata: ["error": "\(error)"])
         }
@@ -200,14 +200,14 @@ private actor Beater {
         let ttl = Int(options.deadNodeTimeout.milliseconds)
         let acks = cancelAcks
         var arguments: [any RESPArgument] = [
-            keys.prefix, nodeID, ttl, Int(options.deadNodeTimeout.milliseconds), Int(options.pauseThreshold.milliseconds),
-            commandAcks, acks.count,
+            nodeID, ttl, Int(options.deadNodeTimeout.milliseconds), Int(options.pauseThreshold.milliseconds), commandAcks,
+            acks.count,
         ]
         arguments += acks.map { $0 as any RESPArgument }
         arguments += fields.map { $0 as any RESPArgument }
-        var commands = [NodeScripts.heartbeat.evalsha(keys: [keys.index], arguments: arguments)]
+        var commands = [NodeScripts.heartbeat.evalsha(keys: [keys.prefix], arguments: arguments)]
         let renewals = worker.options.leasesRenewedByNode ? worker.leases.calls() : []
-        commands += renewals.map { LeaseScripts.renew.evalsha(keys: $0.keys, arguments: $0.arguments) }
+        commands += renewals.map(\.call.command)
         do {
             let replies = try await redis.pipeline(commands, loading: [NodeScripts.heartbeat, LeaseScripts.renew])
             for (renewal, reply) in zip(renewals, replies.dropFirst()) { worker.leases.apply(renewal, reply: reply) }

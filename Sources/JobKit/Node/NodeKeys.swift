@@ -2,7 +2,8 @@
 /// heartbeat script touches one Redis Cluster slot.
 public struct NodeKeys: Sendable, Hashable {
     public let namespace: String
-    let prefix: String
+    /// `<namespace>:{nodes}:` — the prefix the registry scripts get as `KEYS[1]`.
+    public let prefix: String
 
     public init(namespace: String) {
         self.namespace = namespace

@@ -13,19 +13,19 @@ enum NodeScripts {
     /// Cancels and commands are delivered at least once: they stay until the node acknowledges them on its
     /// next beat (ARGV acks), so a reply lost on the way loses nothing.
     ///
-    /// KEYS: 1 index. ARGV: 1 prefix, 2 node id, 3 record TTL ms, 4 dead-node timeout ms, 5 pause
-    /// threshold ms, 6 commands acknowledged (count handled from the head of the list), 7 n = cancel ids
-    /// acknowledged, 8…7+n those ids, then field/value pairs of the record.
+    /// KEYS: 1 registry prefix (`<ns>:{nodes}:`). ARGV: 1 node id, 2 record TTL ms, 3 dead-node timeout ms,
+    /// 4 pause threshold ms, 5 commands acknowledged (count handled from the head of the list), 6 n = cancel
+    /// ids acknowledged, 7…6+n those ids, then field/value pairs of the record.
     /// Reply: `[nowMs, [cancel ids], [commands], [dead node id, last beat ms, ...], declaredDead (0/1),
     /// gapMs]`.
     static let heartbeat = RedisScript(
         """
-        local P = ARGV[1]
-        local id = ARGV[2]
+        local P = KEYS[1]
+        local id = ARGV[1]
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        local timeout = tonumber(ARGV[4])
-        local threshold = tonumber(ARGV[5])
+        local timeout = tonumber(ARGV[3])
+        local threshold = tonumber(ARGV[4])
         local last = tonumber(redis.call('GET', P .. 'clock') or '0')
         redis.call('SET', P .. 'clock', now, 'PX', 86400000)
         local gap = 0
@@ -50,21 +50,21 @@ enum NodeScripts {
         end
         local judge = mine and (now - tonumber(mine) <= timeout)
         local key = P .. 'node:' .. id
-        local ackCancels = tonumber(ARGV[7])
-        local fieldsFrom = 8 + ackCancels
+        local ackCancels = tonumber(ARGV[6])
+        local fieldsFrom = 7 + ackCancels
         local fields = {}
         for i = fieldsFrom, #ARGV do fields[#fields + 1] = ARGV[i] end
         redis.call('HSET', key, 'lastHeartbeatMs', now, unpack(fields))
         redis.call('HSETNX', key, 'startedAtMs', now)
-        redis.call('PEXPIRE', key, tonumber(ARGV[3]))
+        redis.call('PEXPIRE', key, tonumber(ARGV[2]))
         redis.call('ZADD', P .. 'index', now, id)
         if ackCancels > 0 then
           local acked = {}
-          for i = 8, 7 + ackCancels do acked[#acked + 1] = ARGV[i] end
+          for i = 7, 6 + ackCancels do acked[#acked + 1] = ARGV[i] end
           redis.call('SREM', P .. 'cancel:' .. id, unpack(acked))
         end
         local cancels = redis.call('SRANDMEMBER', P .. 'cancel:' .. id, 1000)
-        local ackCommands = tonumber(ARGV[6])
+        local ackCommands = tonumber(ARGV[5])
         if ackCommands > 0 then redis.call('LTRIM', P .. 'commands:' .. id, ackCommands, -1) end
         local commands = redis.call('LRANGE', P .. 'commands:' .. id, 0, 99)
         local dead = {}
@@ -86,12 +86,12 @@ enum NodeScripts {
 
     /// Removes a node from the registry (clean exit).
     ///
-    /// KEYS: 1 index. ARGV: 1 prefix, 2 node id.
+    /// KEYS: 1 registry prefix. ARGV: 1 node id.
     static let deregister = RedisScript(
         """
-        local P = ARGV[1]
-        redis.call('ZREM', P .. 'index', ARGV[2])
-        redis.call('DEL', P .. 'node:' .. ARGV[2], P .. 'cancel:' .. ARGV[2], P .. 'commands:' .. ARGV[2])
+        local P = KEYS[1]
+        redis.call('ZREM', P .. 'index', ARGV[1])
+        redis.call('DEL', P .. 'node:' .. ARGV[1], P .. 'cancel:' .. ARGV[1], P .. 'commands:' .. ARGV[1])
         return 1
         """)
 }

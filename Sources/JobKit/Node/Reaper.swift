@@ -19,13 +19,13 @@ struct Reaper: Sendable {
         for queue in queues {
             let keys = QueueKeys(namespace: namespace, queue: queue)
             do {
-                let reply = try await redis.run(
-                    LeaseScripts.reap, keys: [keys.active], arguments: [keys.prefix, 1000, pauseThresholdMs, maxExpiries])
-                let counts = (reply.array ?? []).compactMap(\.int)
-                if counts.count == 2, counts[0] + counts[1] > 0 {
+                let moved = try LeaseScripts.Moved(
+                    try await redis.run(
+                        LeaseScripts.reap(keys, limit: 1000, pauseThresholdMs: pauseThresholdMs, maxExpiries: maxExpiries)))
+                if moved.requeued + moved.dead > 0 {
                     logger.info(
                         "Expired leases reclaimed",
-                        metadata: ["queue.name": "\(queue)", "requeued": "\(counts[0])", "dead": "\(counts[1])"])
+                        metadata: ["queue.name": "\(queue)", "requeued": "\(moved.requeued)", "dead": "\(moved.dead)"])
                 }
             } catch {
                 logger.debug("Reaper failed", metadata: ["queue.name": "\(queue)", "error": "\(error)"])
@@ -42,13 +42,10 @@ struct Reaper: Sendable {
         var dead = 0
         for queue in queues {
             let k = QueueKeys(namespace: namespace, queue: queue)
-            let reply = try await redis.run(
-                LeaseScripts.reclaimNode, keys: [k.active], arguments: [k.prefix, node, cutoffMs, maxExpiries])
-            let counts = (reply.array ?? []).compactMap(\.int)
-            if counts.count == 2 {
-                requeued += counts[0]
-                dead += counts[1]
-            }
+            let moved = try LeaseScripts.Moved(
+                try await redis.run(LeaseScripts.reclaimNode(k, node: node, cutoffMs: cutoffMs, maxExpiries: maxExpiries)))
+            requeued += moved.requeued
+            dead += moved.dead
         }
         return (requeued, dead)
     }

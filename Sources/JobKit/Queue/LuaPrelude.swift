@@ -1,10 +1,14 @@
 /// Lua shared by the queue and lease scripts: clock, retention, terminal transitions and events.
 ///
-/// Every script starts with `ARGV[1]` = the queue's key prefix (`<namespace>:{<queue>}:`); all keys it
-/// builds share that hash tag, so a script touches one Redis Cluster slot. Time comes from `TIME`.
+/// Every script gets the queue's key prefix (`<namespace>:{<queue>}:`) as `KEYS[1]` and builds every key it
+/// touches from it: all share that hash tag, so a call touches one Redis Cluster slot, and no key name comes
+/// from `ARGV`. Time comes from `TIME`.
 enum LuaPrelude {
-    static let source = """
-        local P = ARGV[1]
+    /// The prelude of scripts that take the prefix as `KEYS[1]`.
+    static let keyed = "local P = KEYS[1]\n" + functions
+    /// The prelude of scripts not yet moved to ``keyed`` (prefix in `ARGV[1]`).
+    static let source = "local P = ARGV[1]\n" + functions
+    static let functions = """
         local function now_ms()
           local t = redis.call('TIME')
           return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

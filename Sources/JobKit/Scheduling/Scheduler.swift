@@ -75,11 +75,11 @@ public final class Scheduler: Service, Sendable {
         }
         let (fire, next) = schedule.plan(dueTick: tick, now: now)
         var args: [any RESPArgument] = [
-            k.prefix, name, Int(tick), Int(next ?? -1), schedule.overlap.rawValue, schedule.job, schedule.payload,
+            name, Int(tick), Int(next ?? -1), schedule.overlap.rawValue, schedule.job, schedule.payload,
             schedule.priority, schedule.maxAttempts, Int(schedule.timeoutMs ?? 0), fire.count,
         ]
         for t in fire { args += [Int(t), Int(t + schedule.jitter(for: t)), JobID.make()] as [any RESPArgument] }
-        let reply = try await store.redis.run(ScheduleScripts.tick, keys: [k.schedulesDue], arguments: args)
+        let reply = try await store.redis.run(ScheduleScripts.tick, keys: [k.prefix], arguments: args)
         let parts = reply.array ?? []
         switch parts.first?.int {
         case 1:

@@ -79,28 +79,21 @@ final class Acker: Sendable {
 
     private func flush(_ batch: [String: [Completion]]) async {
         var queues: [String] = []
-        var calls: [(keys: [String], arguments: [any RESPArgument])] = []
+        var calls: [RedisScriptCall] = []
         for (queue, items) in batch {
             let keys = QueueKeys(namespace: namespace, queue: queue)
             var start = 0
             while start < items.count {
                 let end = min(items.count, start + 500)
-                var args: [any RESPArgument] = [keys.prefix]
-                args.reserveCapacity(1 + (end - start) * 3)
-                for c in items[start..<end] {
-                    args.append(c.id)
-                    args.append(c.token)
-                    args.append(c.result)
-                }
                 queues.append(queue)
-                calls.append((keys: [keys.active], arguments: args))
+                calls.append(LeaseScripts.complete(keys, items[start..<end]))
                 start = end
             }
         }
         var failures = 0
         while true {
             do {
-                let replies = try await redis.runBatch(LeaseScripts.complete, calls: calls)
+                let replies = try await redis.run(calls)
                 for (queue, reply) in zip(queues, replies) {
                     if case .error(let text) = reply {
                         logger.error("Completion script failed", metadata: ["queue.name": "\(queue)", "error": "\(String(buffer: text))"])

@@ -19,8 +19,7 @@ final class LeaseKeeper: Sendable {
     /// One renewal script call for one queue.
     struct Call: Sendable {
         var queue: String
-        var keys: [String]
-        var arguments: [any RESPArgument]
+        var call: RedisScriptCall
     }
 
     private let running = Mutex<[Key: JobControl]>([:])
@@ -72,16 +71,10 @@ final class LeaseKeeper: Sendable {
         for queue in queues { byQueue[queue] = [] }
         for control in held { byQueue[control.job.queue, default: []].append(control.job) }
         return byQueue.map { queue, jobs in
-            let keys = QueueKeys(namespace: namespace, queue: queue)
-            var args: [any RESPArgument] = [
-                keys.prefix, Int(leaseDuration.milliseconds), nodeID, pauseThresholdMs, unheldAfterMs,
-            ]
-            args.reserveCapacity(5 + jobs.count * 2)
-            for job in jobs {
-                args.append(job.id)
-                args.append(job.token)
-            }
-            return Call(queue: queue, keys: [keys.active], arguments: args)
+            let call = LeaseScripts.renew(
+                QueueKeys(namespace: namespace, queue: queue), lease: leaseDuration, node: nodeID,
+                pauseThresholdMs: pauseThresholdMs, unheldAfterMs: unheldAfterMs, held: jobs)
+            return Call(queue: queue, call: call)
         }
     }
 
@@ -115,7 +108,7 @@ final class LeaseKeeper: Sendable {
         let calls = calls()
         guard !calls.isEmpty else { return }
         do {
-            let replies = try await redis.runBatch(LeaseScripts.renew, calls: calls.map { ($0.keys, $0.arguments) })
+            let replies = try await redis.run(calls.map(\.call))
             for (call, reply) in zip(calls, replies) { apply(call, reply: reply) }
         } catch {
             logger.error("Lease renewal failed", metadata: ["error": "\(error)"])

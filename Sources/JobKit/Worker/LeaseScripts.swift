@@ -84,13 +84,13 @@ enum LeaseScripts {
 
         """
 
-    static let prelude = LuaPrelude.source + functions
+    static let prelude = LuaPrelude.keyed + functions
 
     /// Promotes due scheduled and retrying jobs, then claims up to `count` ready jobs under a lease. When
     /// it took as many as it asked for and ready work is left, it pushes the wake marker on, so that the
     /// next idle node wakes too (one marker per push would otherwise wake one fetcher only).
     ///
-    /// KEYS: 1 ready. ARGV: 1 prefix, 2 count, 3 lease ms, 4 node id.
+    /// KEYS: 1 queue prefix. ARGV: 1 count, 2 lease ms, 3 node id.
     /// Reply: `[status, nextDueMs, (id, token, name, payload, attempt, maxAttempts, timeoutMs, tenant,
     /// correlation, enqueuedAt) × n]`; status 1 = ok, 0 = paused; nextDueMs = ms until the earliest
     /// scheduled or retrying job is due, -1 when none.
@@ -121,9 +121,9 @@ enum LeaseScripts {
               out[1] = 0
               return out
             end
-            local want = tonumber(ARGV[2])
+            local want = tonumber(ARGV[1])
             local popped = redis.call('ZPOPMIN', P .. 'ready', want)
-            local deadline = now + tonumber(ARGV[3])
+            local deadline = now + tonumber(ARGV[2])
             local leases = {}
             for i = 1, #popped, 2 do
               local id = popped[i]
@@ -133,7 +133,7 @@ enum LeaseScripts {
               if f[1] then
                 local attempt = tonumber(f[3] or '0') + 1
                 local token = tonumber(f[9] or '0') + 1
-                redis.call('HSET', key, 'state', 'active', 'attempts', attempt, 'startedAt', now, 'node', ARGV[4],
+                redis.call('HSET', key, 'state', 'active', 'attempts', attempt, 'startedAt', now, 'node', ARGV[3],
                   'token', token)
                 leases[#leases + 1] = deadline
                 leases[#leases + 1] = id
@@ -150,16 +150,16 @@ enum LeaseScripts {
 
     /// Completes jobs whose tokens still match.
     ///
-    /// KEYS: 1 active. ARGV: 1 prefix, then (id, token, result) triples. Reply: ids refused (token
+    /// KEYS: 1 queue prefix. ARGV: (id, token, result) triples. Reply: ids refused (token
     /// mismatch: the lease was reclaimed, or the job was deleted or canceled).
     static let complete = RedisScript(
-        LuaPrelude.source + """
+        LuaPrelude.keyed + """
             local now = now_ms()
             local count, age = retention('completed')
             local refused = {}
             local removed = {}
             local deleted = {}
-            for i = 2, #ARGV, 3 do
+            for i = 1, #ARGV, 3 do
               local id = ARGV[i]
               local key = P .. 'job:' .. id
               local f = redis.call('HMGET', key, 'token', 'state', 'watch')
@@ -186,12 +186,12 @@ enum LeaseScripts {
     /// Records a failed attempt: retry with backoff, reschedule without burning an attempt, cancel, or dead.
     /// A requested cancel wins over every other outcome (a canceled job that throws is not retried).
     ///
-    /// KEYS: 1 active. ARGV: 1 prefix, 2 id, 3 token, 4 kind (`error`, `poison`, `later`, `canceled`),
-    /// 5 error text, 6 delay ms for `later`, 7 jitter in [0, 1), 8 node id.
+    /// KEYS: 1 queue prefix. ARGV: 1 id, 2 token, 3 kind (`error`, `poison`, `later`, `canceled`),
+    /// 4 error text, 5 delay ms for `later`, 6 jitter in [0, 1), 7 node id.
     /// Reply: `[outcome, delayMs]` with outcome `retrying`, `scheduled`, `dead`, `canceled` or `refused`.
     static let fail = RedisScript(
-        LuaPrelude.source + """
-            local id, token, kind, err = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+        LuaPrelude.keyed + """
+            local id, token, kind, err = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
             local key = P .. 'job:' .. id
             local f = redis.call('HMGET', key, 'token', 'state', 'attempts', 'maxAttempts', 'backoff', 'history',
               'cancelRequested')
@@ -204,15 +204,15 @@ enum LeaseScripts {
               kind = 'canceled'
             end
             local history = cjson.decode(f[6] or '[]')
-            history[#history + 1] = {attempt = attempt, at = now, node = ARGV[8], error = err, kind = kind}
+            history[#history + 1] = {attempt = attempt, at = now, node = ARGV[7], error = err, kind = kind}
             while #history > 25 do table.remove(history, 1) end
             local fields = {'lastError', err, 'history', cjson.encode(history)}
             if kind == 'later' then
-              local due = now + tonumber(ARGV[6])
+              local due = now + tonumber(ARGV[5])
               redis.call('HSET', key, 'state', 'scheduled', 'runAt', due, 'attempts', attempt - 1, unpack(fields))
               redis.call('ZADD', P .. 'scheduled', due, id)
               wake()
-              return {'scheduled', tonumber(ARGV[6])}
+              return {'scheduled', tonumber(ARGV[5])}
             end
             if kind == 'canceled' then
               local count, age = retention('canceled')
@@ -226,7 +226,7 @@ enum LeaseScripts {
               local base, cap = string.match(b, '^exp:(%d+):(%d+)$')
               if base then
                 local ceiling = math.min(tonumber(cap), tonumber(base) * 2 ^ (attempt - 1))
-                delay = math.floor(ceiling * tonumber(ARGV[7]))
+                delay = math.floor(ceiling * tonumber(ARGV[6]))
               else
                 local fixed = string.match(b, '^fixed:(%d+)$')
                 if fixed then delay = tonumber(fixed) end
@@ -247,12 +247,12 @@ enum LeaseScripts {
     /// Hands claimed jobs back to `ready` at once (graceful shutdown), without counting the attempt; a job
     /// whose cancel was requested becomes `canceled` instead.
     ///
-    /// KEYS: 1 active. ARGV: 1 prefix, then (id, token) pairs. Reply: `[handed back, canceled]`.
+    /// KEYS: 1 queue prefix. ARGV: (id, token) pairs. Reply: `[handed back, canceled]`.
     static let release = RedisScript(
         prelude + """
             local now = now_ms()
             local n, c = 0, 0
-            for i = 2, #ARGV, 2 do
+            for i = 1, #ARGV, 2 do
               local id = ARGV[i]
               local key = P .. 'job:' .. id
               if redis.call('HGET', key, 'token') == ARGV[i + 1] then
@@ -269,18 +269,18 @@ enum LeaseScripts {
     /// (see `observe_clock`), so a Redis pause does not expire leases. Sent for every queue the node
     /// serves, once per renewal interval, even when it holds nothing there.
     ///
-    /// KEYS: 1 active. ARGV: 1 prefix, 2 lease ms, 3 node id, 4 pause threshold ms (0 = off), 5 "unheld
+    /// KEYS: 1 queue prefix. ARGV: 1 lease ms, 2 node id, 3 pause threshold ms (0 = off), 4 "unheld
     /// after" ms (a lease of this node not renewed for that long and not listed is handed back; 0 = off),
     /// then (id, token) pairs. Reply: `[[lost id, token, ...], handed back]`.
     static let renew = RedisScript(
         prelude + """
             local now = now_ms()
-            observe_clock(now, tonumber(ARGV[4]))
-            local deadline = now + tonumber(ARGV[2])
+            observe_clock(now, tonumber(ARGV[3]))
+            local deadline = now + tonumber(ARGV[1])
             local lost = {}
             local held = {}
             local renewed = {}
-            for i = 6, #ARGV, 2 do
+            for i = 5, #ARGV, 2 do
               local id = ARGV[i]
               local f = redis.call('HMGET', P .. 'job:' .. id, 'token', 'state')
               if f[1] == ARGV[i + 1] and f[2] == 'active' then
@@ -296,13 +296,13 @@ enum LeaseScripts {
               redis.call('ZADD', P .. 'active', 'XX', unpack(renewed, i, math.min(i + 1999, #renewed)))
             end
             local handed = 0
-            local unheld = tonumber(ARGV[5])
+            local unheld = tonumber(ARGV[4])
             if unheld > 0 then
               local stale = redis.call('ZRANGEBYSCORE', P .. 'active', '-inf', deadline - unheld, 'LIMIT', 0, 1000)
               for _, id in ipairs(stale) do
                 if not held[id] then
                   local key = P .. 'job:' .. id
-                  if redis.call('HGET', key, 'node') == ARGV[3] and hand_back(id, key, now) > 0 then
+                  if redis.call('HGET', key, 'node') == ARGV[2] and hand_back(id, key, now) > 0 then
                     handed = handed + 1
                   end
                 end
@@ -316,14 +316,14 @@ enum LeaseScripts {
     /// expiries. Observes the queue clock first, so leases are not expired for a Redis pause.
     ///
     /// Safe to run on every node at once: each expired job is moved exactly once.
-    /// KEYS: 1 active. ARGV: 1 prefix, 2 limit, 3 pause threshold ms (0 = off), 4 max expiries.
+    /// KEYS: 1 queue prefix. ARGV: 1 limit, 2 pause threshold ms (0 = off), 3 max expiries.
     /// Reply: `[requeued, dead]`.
     static let reap = RedisScript(
         prelude + """
             local now = now_ms()
-            observe_clock(now, tonumber(ARGV[3] or '0'))
-            local maxExpiries = tonumber(ARGV[4] or '3')
-            local expired = redis.call('ZRANGEBYSCORE', P .. 'active', '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+            observe_clock(now, tonumber(ARGV[2] or '0'))
+            local maxExpiries = tonumber(ARGV[3] or '3')
+            local expired = redis.call('ZRANGEBYSCORE', P .. 'active', '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
             local requeued, dead = 0, 0
             for _, id in ipairs(expired) do
               local node = redis.call('HGET', P .. 'job:' .. id, 'node') or '?'
@@ -338,17 +338,17 @@ enum LeaseScripts {
     /// leases ending at or before `cutoff` are taken: a lease renewed after the node went silent (it came
     /// back) is left alone.
     ///
-    /// KEYS: 1 active. ARGV: 1 prefix, 2 node id, 3 cutoff ms (lease deadline), 4 max expiries.
+    /// KEYS: 1 queue prefix. ARGV: 1 node id, 2 cutoff ms (lease deadline), 3 max expiries.
     /// Reply: `[requeued, dead]`.
     static let reclaimNode = RedisScript(
         prelude + """
             local now = now_ms()
-            local held = redis.call('ZRANGEBYSCORE', P .. 'active', '-inf', tonumber(ARGV[3]))
-            local maxExpiries = tonumber(ARGV[4] or '3')
+            local held = redis.call('ZRANGEBYSCORE', P .. 'active', '-inf', tonumber(ARGV[2]))
+            local maxExpiries = tonumber(ARGV[3] or '3')
             local requeued, dead = 0, 0
             for _, id in ipairs(held) do
-              if redis.call('HGET', P .. 'job:' .. id, 'node') == ARGV[2] then
-                local r = expire(id, now, 'node ' .. ARGV[2] .. ' died (missed heartbeats)', maxExpiries)
+              if redis.call('HGET', P .. 'job:' .. id, 'node') == ARGV[1] then
+                local r = expire(id, now, 'node ' .. ARGV[1] .. ' died (missed heartbeats)', maxExpiries)
                 if r == 1 then requeued = requeued + 1 elseif r >= 2 then dead = dead + 1 end
               end
             end

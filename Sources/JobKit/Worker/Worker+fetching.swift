@@ -26,8 +26,7 @@ extension Worker {
                 for queue in queueOrder() where claimed < free {
                     let keys = QueueKeys(namespace: namespace, queue: queue)
                     let reply = try await redis.run(
-                        LeaseScripts.claim, keys: [keys.ready],
-                        arguments: [keys.prefix, min(free - claimed, 1000), Int(options.leaseDuration.milliseconds), options.nodeID])
+                        LeaseScripts.claim(keys, count: min(free - claimed, 1000), lease: options.leaseDuration, node: options.nodeID))
                     let (_, due, jobs) = try ClaimedJob.parse(reply, queue: queue)
                     logger.trace(
                         "Claimed", metadata: ["queue.name": "\(queue)", "count": "\(jobs.count)", "next.due.ms": "\(due)"])

@@ -65,50 +65,50 @@ extension Worker {
             logger.warning("Job stopped: its lease was taken over by another node")
             return
         case .canceled:
-            await fail(job, kind: "canceled", error: "canceled", logger: logger)
+            await fail(job, kind: .canceled, error: "canceled", logger: logger)
             return
         case .timeout(let limit):
-            await fail(job, kind: "error", error: "timed out after \(limit)", logger: logger)
+            await fail(job, kind: .error, error: "timed out after \(limit)", logger: logger)
             return
         case nil:
             break
         }
         switch outcome {
         case .thrown(let error as JobRetryLater):
-            await fail(job, kind: "later", error: error.reason, delay: error.delay, logger: logger)
+            await fail(job, kind: .later, error: error.reason, delay: error.delay, logger: logger)
         case .thrown(let error as JobPayloadError):
-            await fail(job, kind: "poison", error: error.description, logger: logger)
+            await fail(job, kind: .poison, error: error.description, logger: logger)
         case .thrown(let error):
-            await fail(job, kind: "error", error: String(describing: error), logger: logger)
+            await fail(job, kind: .error, error: String(describing: error), logger: logger)
         case .success:
             // Unreachable: a success is only unsuccessful with a stop reason, handled above.
-            await fail(job, kind: "error", error: "returned after a stop request", logger: logger)
+            await fail(job, kind: .error, error: "returned after a stop request", logger: logger)
         }
     }
 
-    private func fail(_ job: ClaimedJob, kind: String, error: String, delay: Duration = .zero, logger: Logger) async {
+    private func fail(
+        _ job: ClaimedJob, kind: LeaseScripts.FailKind, error: String, delay: Duration = .zero, logger: Logger
+    ) async {
         let keys = QueueKeys(namespace: namespace, queue: job.queue)
         let text = String(error.prefix(4000))
         var failures = 0
         while true {
             do {
                 let reply = try await redis.run(
-                    LeaseScripts.fail, keys: [keys.active],
-                    arguments: [
-                        keys.prefix, job.id, job.token, kind, text, Int(delay.milliseconds),
-                        Double.random(in: 0..<1), options.nodeID,
-                    ])
-                let outcome = reply.array?.first?.string ?? "?"
+                    LeaseScripts.fail(
+                        keys, id: job.id, token: job.token, kind: kind, error: text, delay: delay,
+                        jitter: Double.random(in: 0..<1), node: options.nodeID))
+                let outcome = try LeaseScripts.failOutcome(reply)
                 switch outcome {
-                case "dead":
+                case .dead:
                     state.withLock { $0.failed += 1 }
                     logger.warning("Job dead", metadata: ["error": "\(text)"])
-                case "refused":
+                case .refused:
                     logger.warning("Failure refused: the job's lease is no longer ours")
-                case "canceled":
+                case .canceled:
                     state.withLock { $0.failed += 1 }
                     logger.info("Job canceled")
-                default:
+                case .retrying, .scheduled:
                     state.withLock { $0.failed += 1 }
                     logger.debug("Job failed; retrying", metadata: ["outcome": "\(outcome)", "error": "\(text)"])
                 }
@@ -130,10 +130,8 @@ extension Worker {
         for job in jobs { byQueue[job.queue, default: []].append(job) }
         for (queue, jobs) in byQueue {
             let keys = QueueKeys(namespace: namespace, queue: queue)
-            var args: [any RESPArgument] = [keys.prefix]
-            for job in jobs { args += [job.id, job.token] as [any RESPArgument] }
             do {
-                _ = try await redis.run(LeaseScripts.release, keys: [keys.active], arguments: args)
+                _ = try await redis.run(LeaseScripts.release(keys, jobs))
                 logger.debug("Jobs handed back", metadata: ["queue.name": "\(queue)", "count": "\(jobs.count)"])
             } catch {
                 logger.error(

@@ -1,0 +1,16 @@
+/// Every Lua script JobKit runs, by name: for tests that check the script contract (every key derived from
+/// `KEYS`, one hash slot per call) and for operators who preload scripts (`SCRIPT LOAD`).
+enum JobKitScripts {
+    static let all: [(name: String, script: RedisScript)] = [
+        ("queue.enqueue", QueueScripts.enqueue), ("queue.watch", QueueScripts.watch),
+        ("queue.requeue", QueueScripts.requeue), ("queue.delete", QueueScripts.delete),
+        ("queue.cancel", QueueScripts.cancel), ("queue.cancelMany", QueueScripts.cancelMany),
+        ("queue.purge", QueueScripts.purge),
+        ("lease.claim", LeaseScripts.claim), ("lease.complete", LeaseScripts.complete), ("lease.fail", LeaseScripts.fail),
+        ("lease.release", LeaseScripts.release), ("lease.renew", LeaseScripts.renew), ("lease.reap", LeaseScripts.reap),
+        ("lease.reclaimNode", LeaseScripts.reclaimNode),
+        ("node.heartbeat", NodeScripts.heartbeat), ("node.deregister", NodeScripts.deregister),
+        ("schedule.tick", ScheduleScripts.tick), ("schedule.upsert", ScheduleScripts.upsert),
+        ("schedule.remove", ScheduleScripts.remove),
+    ]
+}
