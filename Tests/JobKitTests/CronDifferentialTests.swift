@@ -4,8 +4,9 @@ import Testing
 
 /// Compares fire times with Python's croniter, from vectors that `scripts/check-cron.py` generates.
 ///
-/// The test runs only when `JOBKIT_CRON_VECTORS` names a JSON file of
-/// `[{"expr", "tz", "from", "expected": [iso…], "croniterError"?}]`. A case agrees when the next fire
+/// `JOBKIT_CRON_VECTORS` names a JSON file of `[{"expr", "tz", "from", "expected": [iso…], "croniterError"?}]`.
+/// `scripts/test` writes one (croniter in a venv, `scripts/check-cron.py --no-run`); without it the test
+/// fails, never skips. A case agrees when the next fire
 /// times are identical. Fire times within an hour of a daylight-saving transition may differ, because
 /// croniter handles skipped and repeated local times its own way; those cases are counted apart, and must
 /// agree once the transition hours are set aside. Cases the script found croniter wrong on
@@ -40,11 +41,16 @@ struct CronDifferentialTests {
         var croniterWrong: [Disagreement] = []
     }
 
-    @Test(
-        "fire times agree with croniter away from daylight-saving transitions",
-        .enabled(if: vectorsPath != nil, "set JOBKIT_CRON_VECTORS; scripts/check-cron.py does"))
+    @Test("fire times agree with croniter away from daylight-saving transitions")
     func vectors() throws {
-        let path = try #require(Self.vectorsPath)
+        let path = try #require(
+            Self.vectorsPath,
+            "JOBKIT_CRON_VECTORS is not set: run the tests with scripts/test, which generates the croniter vectors")
+        guard FileManager.default.fileExists(atPath: path) else {
+            let why = ProcessInfo.processInfo.environment["JOBKIT_CRON_VECTORS_ERROR"] ?? "no file at \(path)"
+            Issue.record("no croniter vectors: \(why)")
+            return
+        }
         let vectors = try JSONDecoder().decode([Vector].self, from: Data(contentsOf: URL(fileURLWithPath: path)))
         #expect(!vectors.isEmpty)
         var report = Report()
@@ -102,6 +108,8 @@ struct CronDifferentialTests {
         #expect(
             report.disagreed.isEmpty,
             "\(report.disagreed.count) of \(report.cases) cases disagree away from DST transitions")
+        // Set-aside cases (DST edges, croniter's own errors) are about 1 %: most must agree outright.
+        #expect(report.agreed >= report.cases * 9 / 10, "only \(report.agreed) of \(report.cases) cases agree outright")
     }
 
     /// Whether two runs of fire times agree once every time within an hour of a transition is set aside,

@@ -78,12 +78,36 @@ struct EngineTests {
             #expect(record.state == .dead)
             #expect(record.attempts == 3)
             #expect(record.history.map(\.attempt) == [1, 2, 3])
+            #expect(record.history.map(\.kind) == ["error", "error", "error"])
             #expect(record.lastError?.contains("deliberate failure on attempt 3") == true)
             let counts = try await h.queue.counts("default")
             #expect(counts.dead == 1 && counts.retrying == 0 && counts.active == 0)
-            // An operator requeues it; it fails again three times and is dead again.
+            // Each retry waited its backoff: the `retrying` events carry a delay within the exponential
+            // ceiling (40 ms, then 80 ms), and the next attempt failed no earlier than that delay later.
+            let events = try await h.redis.send(RedisCommand("XRANGE", h.queue.keys("default").events, "-", "+"))
+            let retries = (events.array ?? []).compactMap { entry -> (attempt: Int, delayMs: Int)? in
+                let fields = (entry.array?.last ?? .null).fields
+                guard fields["type"]?.string == "retrying", fields["id"]?.string == handle.id else { return nil }
+                return (fields["attempt"]?.int ?? -1, fields["delayMs"]?.int ?? -1)
+            }
+            #expect(retries.map(\.attempt) == [1, 2])
+            for (n, retry) in retries.enumerated() {
+                #expect((0..<(40 << n)).contains(retry.delayMs), "attempt \(retry.attempt) waited \(retry.delayMs) ms")
+                #expect(record.history[n + 1].at - record.history[n].at >= Int64(retry.delayMs))
+            }
+            // An operator requeues it with its attempts reset; it fails three more times and is dead again.
             #expect(try await h.queue.requeueAllDead(queue: "default") == 1)
-            #expect(try await h.queue.counts("default").ready == 1)
+            let requeued = try #require(try await h.queue.job(handle.id))
+            #expect(requeued.state == .ready && requeued.attempts == 0)
+            try await h.running(try h.worker()) {
+                await #expect {
+                    _ = try await handle.result(timeout: .seconds(10))
+                } throws: { ($0 as? QueueError)?.code == .jobFailed }
+            }
+            let again = try #require(try await h.queue.job(handle.id))
+            #expect(again.state == .dead && again.attempts == 3)
+            #expect(again.history.map(\.attempt) == [1, 2, 3, 1, 2, 3])
+            #expect(try await h.queue.counts("default").dead == 1)
         }
     }
 
@@ -141,22 +165,20 @@ struct EngineTests {
             let handle = try await h.queue.enqueue(Record(key: "fence"))
             let keys = h.queue.keys("default")
             // Node A claims with a 1 ms lease and "stalls".
-            let claimA = try await h.redis.run(
-                LeaseScripts.claim, keys: [keys.ready], arguments: [keys.prefix, 1, 1, "node-a"])
+            let claimA = try await h.redis.run(LeaseScripts.claim(keys, count: 1, lease: .milliseconds(1), node: "node-a"))
             let tokenA = try #require(claimA.array?[3].string)
             try await Task.sleep(for: .milliseconds(20))  // let the 1 ms lease pass (Redis time)
             // Any node's reaper returns the job; node B claims it.
-            _ = try await h.redis.run(LeaseScripts.reap, keys: [keys.active], arguments: [keys.prefix, 100])
-            let claimB = try await h.redis.run(
-                LeaseScripts.claim, keys: [keys.ready], arguments: [keys.prefix, 1, 30_000, "node-b"])
+            _ = try await h.redis.run(LeaseScripts.reap(keys, limit: 100, pauseThresholdMs: 0, maxExpiries: 3))
+            let claimB = try await h.redis.run(LeaseScripts.claim(keys, count: 1, lease: .seconds(30), node: "node-b"))
             let tokenB = try #require(claimB.array?[3].string)
             #expect(tokenA != tokenB)
             // A's late completion is refused; B's is accepted.
             let refused = try await h.redis.run(
-                LeaseScripts.complete, keys: [keys.active], arguments: [keys.prefix, handle.id, tokenA, "late"])
+                LeaseScripts.complete(keys, [.init(id: handle.id, token: tokenA, result: ByteBuffer(string: "late"))]))
             #expect(refused.array?.compactMap(\.string) == [handle.id])
             let accepted = try await h.redis.run(
-                LeaseScripts.complete, keys: [keys.active], arguments: [keys.prefix, handle.id, tokenB, "ok"])
+                LeaseScripts.complete(keys, [.init(id: handle.id, token: tokenB, result: ByteBuffer(string: "ok"))]))
             #expect(accepted.array?.isEmpty == true)
             let record = try #require(try await h.queue.job(handle.id))
             #expect(record.state == .completed && record.result == "ok" && record.node == "node-b")

@@ -93,7 +93,7 @@ struct NodeControlTests {
             let second = try await h.queue.enqueue(sleepJob(60_000))
             try await waitUntil { try await h.queue.counts("default").active == 1 }
             let keys = h.queue.keys("default")
-            let reply = try await h.redis.run(QueueScripts.cancel, keys: [keys.ready], arguments: [keys.prefix, second.id])
+            let reply = try await h.redis.run(QueueScripts.cancel, keys: [keys.prefix], arguments: [second.id])
             let owner = try #require(reply.array?.first?.array?.last?.string)
             _ = try await h.redis.send("SADD", NodeKeys(namespace: h.namespace).cancels(owner), second.id)
             let started = ContinuousClock.now

@@ -115,6 +115,8 @@ struct ScriptKeysTests {
                 JobQueue.Job(name: "jobkit.fail", payload: ByteBuffer(string: "{\"times\": -1}"), options: EnqueueOptions(maxAttempts: 1)))
             _ = try? await failing.result(timeout: .seconds(10))
             _ = try await queue.requeue([failing.id], queue: "default")
+            _ = try await queue.requeueAllDead(queue: "default")
+            _ = try await queue.trimFinished(queue: "default")
             let running = try await queue.enqueue(
                 JobQueue.Job(name: "jobkit.sleep", payload: ByteBuffer(string: "{\"ms\": 30000}")))
             try await waitUntil { try await queue.job(running.id)?.state == .active }

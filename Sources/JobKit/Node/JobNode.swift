@@ -107,6 +107,7 @@ public final class JobNode: Sendable {
     /// - Throws: `RedisError` when Redis is unreachable at start; a service's error.
     public func run() async throws {
         let health = try await redis.healthCheck()
+        try await RedisRequirements.check(redis)
         logger.notice(
             "Node starting",
             metadata: [

@@ -16,7 +16,8 @@ public struct EnqueueOptions: Sendable {
     public var timeout: Duration?
     /// Deduplicates enqueues: while the key lives, enqueuing with it returns the first job's id.
     public var idempotencyKey: String?
-    /// How long an idempotency key lives (default 24 h).
+    /// How long this job's idempotency key lives (default 24 h; at least 1 ms). Each job of a bulk enqueue
+    /// keeps its own.
     public var idempotencyTTL: Duration = .seconds(86_400)
     /// The tenant the job belongs to (logs, cancellation by tenant).
     public var tenantID: String?
@@ -39,7 +40,8 @@ public struct EnqueueOptions: Sendable {
         self.correlationID = correlationID
     }
 
-    /// Checks ranges; throws `QueueError.invalidOptions` naming the bad option.
+    /// Checks every option; throws `QueueError.invalidOptions` naming the bad one. The enqueue script checks
+    /// the same again before its first write, so that no call can fail after writing part of its jobs.
     func validate() throws {
         guard (-999...999).contains(priority) else {
             throw QueueError(.invalidOptions, "priority \(priority) is out of range -999...999")
@@ -47,6 +49,35 @@ public struct EnqueueOptions: Sendable {
         guard maxAttempts >= 1 else { throw QueueError(.invalidOptions, "maxAttempts must be at least 1") }
         guard QueueName.isValid(queue) else {
             throw QueueError(.invalidOptions, "queue name '\(queue)' must be 1-100 characters of a-z A-Z 0-9 . _ -")
+        }
+        if let delay, delay < .zero { throw QueueError(.invalidOptions, "delay \(delay) is negative") }
+        if let runAtMilliseconds, runAtMilliseconds < 0 {
+            throw QueueError(.invalidOptions, "runAtMilliseconds \(runAtMilliseconds) is negative")
+        }
+        if let timeout, timeout.milliseconds < 1 {
+            throw QueueError(.invalidOptions, "timeout \(timeout) is under 1 ms (leave it nil for the worker's default)")
+        }
+        if let idempotencyKey, idempotencyKey.isEmpty {
+            throw QueueError(.invalidOptions, "idempotencyKey is empty (leave it nil for none)")
+        }
+        guard idempotencyTTL.milliseconds >= 1 else {
+            throw QueueError(.invalidOptions, "idempotencyTTL \(idempotencyTTL) is under 1 ms")
+        }
+        try backoff.validate()
+    }
+}
+
+extension Backoff {
+    /// Throws `QueueError.invalidOptions` for negative delays.
+    func validate() throws {
+        let delays: [Duration]
+        switch kind {
+        case .exponential(let base, let maximum): delays = [base, maximum]
+        case .fixed(let delay): delays = [delay]
+        case .none: delays = []
+        }
+        if let bad = delays.first(where: { $0 < .zero }) {
+            throw QueueError(.invalidOptions, "backoff \(encoded) has a negative delay \(bad)")
         }
     }
 }

@@ -23,7 +23,7 @@ extension JobQueue {
         if let queue { candidates = [queue] } else { candidates = try await queueNames() }
         for q in candidates {
             let k = keys(q)
-            let reply = try await redis.run(QueueScripts.cancel, keys: [k.ready], arguments: [k.prefix, id])
+            let reply = try await redis.run(QueueScripts.cancel, keys: [k.prefix], arguments: [id])
             guard let entry = reply.array?.first?.array, let status = entry.first?.string else { continue }
             switch status {
             case "canceled": return .canceled
@@ -38,28 +38,54 @@ extension JobQueue {
     }
 
     /// Cancels every waiting job of `queue`; returns how many were canceled.
+    ///
+    /// The work goes in chunks of at most 1,000 jobs, one script call each, so that Redis serves other
+    /// clients in between even for a queue of millions. Jobs enqueued while it runs may or may not be
+    /// canceled.
     @discardableResult
     public func cancelWaiting(queue: String) async throws -> Int {
+        try await cancelWaiting(queue: queue, chunk: Self.defaultChunk).canceled
+    }
+
+    func cancelWaiting(queue: String, chunk: Int) async throws -> (canceled: Int, walk: ChunkedWalk) {
         let k = keys(queue)
-        let reply = try await redis.run(QueueScripts.cancelMany, keys: [k.ready], arguments: [k.prefix, ""])
-        return reply.array?.first?.int ?? 0
+        var canceled = 0
+        let walk = try await walkInChunks(QueueScripts.cancelMany, keys: [k.prefix], arguments: [""], chunk: chunk) {
+            canceled += $0.first?.int ?? 0
+        }
+        return (canceled, walk)
     }
 
     /// Cancels every job of `tenant` in every queue: waiting ones at once, running ones by request.
-    /// Returns (canceled, requested).
+    /// Returns (canceled, requested). Like ``cancelWaiting(queue:)``, it goes in chunks of at most 1,000 jobs.
+    ///
+    /// - Throws: `QueueError` `invalidOptions` for an empty tenant; `RedisError`.
     public func cancelTenant(_ tenant: String) async throws -> (canceled: Int, requested: Int) {
+        let result = try await cancelTenant(tenant, chunk: Self.defaultChunk)
+        return (result.canceled, result.requested)
+    }
+
+    func cancelTenant(_ tenant: String, chunk: Int) async throws -> (canceled: Int, requested: Int, calls: Int) {
+        guard !tenant.isEmpty else { throw QueueError(.invalidOptions, "tenant is empty") }
         var canceled = 0
         var requested = 0
+        var calls = 0
         for q in try await queueNames() {
             let k = keys(q)
-            let reply = try await redis.run(QueueScripts.cancelMany, keys: [k.ready], arguments: [k.prefix, tenant])
-            guard let parts = reply.array, parts.count == 2 else { continue }
-            canceled += parts[0].int ?? 0
-            let running = parts[1].pairs.map { ($0.key, $0.value.string ?? "") }
-            if !running.isEmpty { try await requestCancel(jobs: running, queue: q) }
-            requested += running.count
+            var told = Set<String>()
+            let walk = try await walkInChunks(
+                QueueScripts.cancelMany, keys: [k.prefix], arguments: [tenant], chunk: chunk
+            ) { parts in
+                canceled += parts.first?.int ?? 0
+                // A job can come up twice when the walk's cursor vanished; tell its node once.
+                let running = (parts.count > 1 ? parts[1].pairs : []).map { ($0.key, $0.value.string ?? "") }
+                    .filter { told.insert($0.0).inserted }
+                if !running.isEmpty { try await self.requestCancel(jobs: running, queue: q) }
+            }
+            requested += told.count
+            calls += walk.calls
         }
-        return (canceled, requested)
+        return (canceled, requested, calls)
     }
 
     /// Tells each running job's node to cancel it: pub/sub now, and the node's cancel set for its next
@@ -90,10 +116,51 @@ extension JobQueue {
     }
 
     /// Deletes every waiting job of `queue`; returns how many.
+    ///
+    /// The work goes in chunks of at most 1,000 jobs, one script call each, so that Redis serves other
+    /// clients in between even for a queue of millions. Jobs enqueued while it runs may or may not be deleted.
     @discardableResult
     public func purge(queue: String) async throws -> Int {
+        try await purge(queue: queue, chunk: Self.defaultChunk).deleted
+    }
+
+    func purge(queue: String, chunk: Int) async throws -> (deleted: Int, walk: ChunkedWalk) {
         let k = keys(queue)
-        return try await redis.run(QueueScripts.purge, keys: [k.ready], arguments: [k.prefix]).int ?? 0
+        var deleted = 0
+        let walk = try await walkInChunks(QueueScripts.purge, keys: [k.prefix], arguments: [], chunk: chunk) {
+            deleted += $0.first?.int ?? 0
+        }
+        return (deleted, walk)
+    }
+
+    /// Removes the finished jobs of `queue` (`completed`, `dead`, `canceled`) that are older than the
+    /// queue's retention age (``setRetention(queue:completed:dead:canceled:)``, else the defaults), and
+    /// their records; returns how many.
+    ///
+    /// Finishing a job trims its set by count; this trims by age. Run it periodically (the node's reaper
+    /// does). It goes in chunks of at most 1,000 jobs, one script call each.
+    ///
+    /// - Throws: `RedisError`.
+    @discardableResult
+    public func trimFinished(queue: String) async throws -> Int {
+        try await trimFinished(queue: queue, chunk: Self.defaultChunk).removed
+    }
+
+    func trimFinished(queue: String, chunk: Int) async throws -> (removed: Int, calls: Int, largestCall: Int) {
+        let k = keys(queue)
+        var removed = 0
+        var calls = 0
+        var largest = 0
+        while true {
+            let reply = try await redis.run(QueueScripts.trimTerminal, keys: [k.prefix], arguments: [chunk])
+            guard let parts = reply.array, parts.count == 2, let n = parts[0].int, let more = parts[1].int else {
+                throw RedisError(.unexpectedReply, "trimTerminal reply is not [removed, more]")
+            }
+            calls += 1
+            removed += n
+            largest = max(largest, n)
+            if more == 0 { return (removed, calls, largest) }
+        }
     }
 
     /// The jobs running now in every queue: id, name, queue, node, start and lease deadline.
@@ -129,4 +196,39 @@ public struct ActiveJob: Sendable, Codable, Equatable {
     public var leaseDeadlineMs: Int64
     public var attempts: Int
     public var tenant: String?
+}
+
+/// How a chunked script went over its sets: how many calls, and the most entries one call visited.
+struct ChunkedWalk: Sendable {
+    var calls = 0
+    var largestCall = 0
+    var visited = 0
+}
+
+extension JobQueue {
+    /// Entries one call of a whole-set script visits at most.
+    static let defaultChunk = 1000
+
+    /// Calls `script` (one built on ``QueueScripts/walkFunction``) with `arguments` + chunk size + cursor
+    /// until it reports that it has walked every set, handing each reply's leading values to `each`.
+    func walkInChunks(
+        _ script: RedisScript, keys: [String], arguments: [any RESPArgument], chunk: Int,
+        _ each: ([RESPValue]) async throws -> Void
+    ) async throws -> ChunkedWalk {
+        precondition(chunk >= 1, "chunk must be at least 1")
+        var walk = ChunkedWalk()
+        var cursor: [any RESPArgument] = [1, "", ""]
+        while true {
+            let reply = try await redis.run(script, keys: keys, arguments: arguments + [chunk] + cursor)
+            guard let parts = reply.array, parts.count >= 4, let next = parts[parts.count - 4].int,
+                let visited = parts[parts.count - 1].int
+            else { throw RedisError(.unexpectedReply, "chunked script reply lacks its cursor") }
+            walk.calls += 1
+            walk.visited += visited
+            walk.largestCall = max(walk.largestCall, visited)
+            try await each(Array(parts.dropLast(4)))
+            if next == 0 { return walk }
+            cursor = [next, parts[parts.count - 3].string ?? "", parts[parts.count - 2].string ?? ""]
+        }
+    }
 }

@@ -65,21 +65,40 @@ extension JobQueue {
     @discardableResult
     public func requeue(_ ids: [String], queue: String) async throws -> Int {
         let k = keys(queue)
-        return try await redis.run(QueueScripts.requeue, keys: [k.dead], arguments: [k.prefix, "ids"] + ids).int ?? 0
+        var moved = 0
+        for start in stride(from: 0, to: ids.count, by: Self.defaultChunk) {
+            let chunk = ids[start..<min(ids.count, start + Self.defaultChunk)]
+            moved += try await redis.run(QueueScripts.requeue, keys: [k.prefix], arguments: Array(chunk)).int ?? 0
+        }
+        return moved
     }
 
-    /// Moves every dead job of `queue` back to `ready`; returns how many moved.
+    /// Moves every dead job of `queue` back to `ready`; returns how many moved. It goes in chunks of at most
+    /// 1,000 jobs, one script call each, so that Redis serves other clients in between.
     @discardableResult
     public func requeueAllDead(queue: String) async throws -> Int {
+        try await requeueAllDead(queue: queue, chunk: Self.defaultChunk).requeued
+    }
+
+    func requeueAllDead(queue: String, chunk: Int) async throws -> (requeued: Int, walk: ChunkedWalk) {
         let k = keys(queue)
-        return try await redis.run(QueueScripts.requeue, keys: [k.dead], arguments: [k.prefix, "all"]).int ?? 0
+        var requeued = 0
+        let walk = try await walkInChunks(QueueScripts.requeueDead, keys: [k.prefix], arguments: [], chunk: chunk) {
+            requeued += $0.first?.int ?? 0
+        }
+        return (requeued, walk)
     }
 
     /// Deletes jobs of `queue` wherever they are; returns how many existed.
     @discardableResult
     public func delete(_ ids: [String], queue: String) async throws -> Int {
         let k = keys(queue)
-        return try await redis.run(QueueScripts.delete, keys: [k.ready], arguments: [k.prefix] + ids).int ?? 0
+        var deleted = 0
+        for start in stride(from: 0, to: ids.count, by: Self.defaultChunk) {
+            let chunk = ids[start..<min(ids.count, start + Self.defaultChunk)]
+            deleted += try await redis.run(QueueScripts.delete, keys: [k.prefix], arguments: Array(chunk)).int ?? 0
+        }
+        return deleted
     }
 
     /// Sets how long finished jobs of `queue` are kept; every node applies it from the next transition.

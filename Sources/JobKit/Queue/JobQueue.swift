@@ -70,8 +70,15 @@ public final class JobQueue: Sendable {
 
     /// Enqueues many jobs: one script call per queue and chunk of 1,000 jobs. Chunks go out on one connection
     /// in order (so FIFO holds across chunks), and the next chunk is encoded while Redis runs the previous one.
+    ///
+    /// Every job is checked before the first chunk is sent: an invalid option anywhere refuses the whole
+    /// call and enqueues nothing. Each job keeps its own options, idempotency TTL included.
+    ///
+    /// - Throws: `QueueError` (`payloadTooLarge`, `invalidOptions`) before anything is sent, or `RedisError`
+    ///   (chunks before the failing one stay enqueued).
     @discardableResult
     public func enqueueBulk(_ jobs: [Job]) async throws -> [JobHandle] {
+        for job in jobs { try check(job) }
         try await registerQueues(jobs.map(\.options.queue))
         let connection = redis.pick()
         var handles: [JobHandle] = []
@@ -95,6 +102,7 @@ public final class JobQueue: Sendable {
     }
 
     func enqueueBatch(_ jobs: [Job]) async throws -> [JobHandle] {
+        for job in jobs { try check(job) }
         try await registerQueues(jobs.map(\.options.queue))
         let prepared = try prepare(jobs[...])
         let replies = try await redis.pipeline(prepared.commands, loading: [QueueScripts.enqueue])
@@ -110,18 +118,12 @@ public final class JobQueue: Sendable {
         var commands: [RedisCommand]
     }
 
+    /// Encodes `jobs`, which the caller has passed through ``check(_:)``.
     func prepare(_ jobs: ArraySlice<Job>) throws -> Prepared {
         // Group by queue, preserving order within each queue.
         var order: [String] = []
         var byQueue: [String: [Int]] = [:]
         for (i, job) in zip(0..., jobs) {
-            try job.options.validate()
-            guard job.payload.readableBytes <= maxPayloadBytes else {
-                throw QueueError(
-                    .payloadTooLarge,
-                    "payload of '\(job.name)' is \(job.payload.readableBytes) bytes, over the \(maxPayloadBytes)-byte limit; not enqueued")
-            }
-            guard !job.name.isEmpty else { throw QueueError(.invalidOptions, "job name is empty") }
             if byQueue[job.options.queue] == nil { order.append(job.options.queue) }
             byQueue[job.options.queue, default: []].append(i)
         }
@@ -131,9 +133,8 @@ public final class JobQueue: Sendable {
         for queue in order {
             let indices = byQueue[queue]!
             let keys = self.keys(queue)
-            var args: [any RESPArgument] = [keys.prefix, indices.count]
-            args.reserveCapacity(3 + indices.count * 12)
-            var ttl: Int64 = 86_400_000
+            var args: [any RESPArgument] = [indices.count]
+            args.reserveCapacity(1 + indices.count * 13)
             for i in indices {
                 let o = list[i].options
                 args.append(ids[i])
@@ -148,12 +149,22 @@ public final class JobQueue: Sendable {
                 args.append(o.tenantID ?? "")
                 args.append(o.correlationID ?? "")
                 args.append(o.idempotencyKey ?? "")
-                if o.idempotencyKey != nil { ttl = o.idempotencyTTL.milliseconds }
+                args.append(Int(o.idempotencyKey == nil ? 0 : o.idempotencyTTL.milliseconds))
             }
-            args.append(Int(ttl))
-            commands.append(QueueScripts.enqueue.evalsha(keys: [keys.ready], arguments: args))
+            commands.append(QueueScripts.enqueue.evalsha(keys: [keys.prefix], arguments: args))
         }
         return Prepared(jobs: jobs, ids: ids, order: order, byQueue: byQueue, commands: commands)
+    }
+
+    /// Checks one job before anything is sent: its options, name and payload size.
+    func check(_ job: Job) throws {
+        try job.options.validate()
+        guard job.payload.readableBytes <= maxPayloadBytes else {
+            throw QueueError(
+                .payloadTooLarge,
+                "payload of '\(job.name)' is \(job.payload.readableBytes) bytes, over the \(maxPayloadBytes)-byte limit; not enqueued")
+        }
+        guard !job.name.isEmpty else { throw QueueError(.invalidOptions, "job name is empty") }
     }
 
     /// Reads the enqueue replies (loading the script and sending a call again where the server answered
@@ -165,7 +176,13 @@ public final class JobQueue: Sendable {
             if reply.isNoScriptError {
                 reply = try await client.pipeline([prepared.commands[n]], loading: [QueueScripts.enqueue])[0]
             }
-            if case .error(let text) = reply { throw RedisError.server(text) }
+            if case .error(let text) = reply {
+                // The script refused the call before writing anything (options that passed `check` here but
+                // not the script's own check, e.g. from a producer with other limits).
+                let message = String(buffer: text)
+                if message.hasPrefix("ERR invalid enqueue") { throw QueueError(.invalidOptions, message) }
+                throw RedisError.server(text)
+            }
             guard let values = reply.array else { throw RedisError(.unexpectedReply, "enqueue reply is not an array") }
             for (k, i) in prepared.byQueue[queue]!.enumerated() where 2 * k < values.count {
                 if let id = values[2 * k].string { ids[i] = id }

@@ -4,10 +4,8 @@
 /// touches from it: all share that hash tag, so a call touches one Redis Cluster slot, and no key name comes
 /// from `ARGV`. Time comes from `TIME`.
 enum LuaPrelude {
-    /// The prelude of scripts that take the prefix as `KEYS[1]`.
+    /// The prelude of every script: the prefix from `KEYS[1]`, then the shared functions.
     static let keyed = "local P = KEYS[1]\n" + functions
-    /// The prelude of scripts not yet moved to ``keyed`` (prefix in `ARGV[1]`).
-    static let source = "local P = ARGV[1]\n" + functions
     static let functions = """
         local function now_ms()
           local t = redis.call('TIME')

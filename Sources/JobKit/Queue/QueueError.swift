@@ -3,12 +3,13 @@ public struct QueueError: Error, Sendable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         enum Base: String, Sendable {
             case payloadTooLarge, invalidOptions, encodingFailed, jobNotFound, jobFailed, jobCanceled, timeout,
-                unknownQueue, invalidState
+                unknownQueue, invalidState, unsupportedRedis
         }
         let base: Base
         /// The encoded payload is larger than the configured maximum; nothing was enqueued.
         public static let payloadTooLarge = Code(base: .payloadTooLarge)
-        /// An enqueue option is out of range (priority, attempts, name).
+        /// An enqueue option is out of range (priority, attempts, delays, timeout, idempotency key or TTL,
+        /// backoff, name); nothing was enqueued.
         public static let invalidOptions = Code(base: .invalidOptions)
         /// The payload could not be encoded to JSON.
         public static let encodingFailed = Code(base: .encodingFailed)
@@ -24,6 +25,8 @@ public struct QueueError: Error, Sendable, CustomStringConvertible {
         public static let unknownQueue = Code(base: .unknownQueue)
         /// The job is not in a state that allows the operation.
         public static let invalidState = Code(base: .invalidState)
+        /// The Redis server is older than ``RedisRequirements/minimumVersion`` (or hides its version).
+        public static let unsupportedRedis = Code(base: .unsupportedRedis)
         public var description: String { base.rawValue }
     }
 

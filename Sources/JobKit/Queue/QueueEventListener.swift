@@ -66,7 +66,7 @@ final class QueueEventListener: Sendable {
         defer { unregister(queue: queue, id: id, waiter: waiter) }
         // The reader has its start position before we look at the job, so no terminal event is missed.
         try await started.value()
-        let reply = try await redis.run(QueueScripts.watch, keys: [keys.job(id)], arguments: [keys.prefix, id])
+        let reply = try await redis.run(QueueScripts.watch, keys: [keys.prefix], arguments: [id])
         guard let fields = reply.array, fields.count == 3 else {
             throw QueueError(.jobNotFound, "job \(id) not found in queue '\(queue)' (never enqueued, or removed by retention)")
         }

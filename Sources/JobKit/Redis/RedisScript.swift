@@ -36,11 +36,10 @@ extension RedisCommandable {
     ///
     /// - Throws: `RedisError` (`serverError` carries the script's own error text).
     public func run(_ script: RedisScript, keys: [String], arguments: [any RESPArgument] = []) async throws -> RESPValue {
-        do {
-            return try await send(script.evalsha(keys: keys, arguments: arguments))
-        } catch let error as RedisError where error.serverErrorPrefix == "NOSCRIPT" {
-            return try await send(script.eval(keys: keys, arguments: arguments))
-        }
+        // The one NOSCRIPT path: `pipeline(_:loading:)` loads the script and sends the call again.
+        let reply = try await pipeline([script.evalsha(keys: keys, arguments: arguments)], loading: [script])[0]
+        if case .error(let text) = reply { throw RedisError.server(text) }
+        return reply
     }
 
     /// Runs a script many times in one pipeline; any `NOSCRIPT` replies are retried after `SCRIPT LOAD`.

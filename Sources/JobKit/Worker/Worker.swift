@@ -129,7 +129,19 @@ public final class Worker: Service, Sendable {
                 group.addTask { await self.loop(every: self.options.renewInterval) { await self.leases.renew(self.redis) } }
             }
             let queues = self.options.queues.map(\.name)
-            group.addTask { await self.loop(every: self.options.reapInterval) { await self.reaper.reap(queues: queues) } }
+            group.addTask {
+                // Age-based trimming of finished jobs rides along about once a minute.
+                let trimEvery = max(1, Int(Duration.seconds(60) / self.options.reapInterval))
+                let trimmer = JobQueue(redis: self.redis, namespace: self.namespace, logger: self.logger)
+                var round = 0
+                await self.loop(every: self.options.reapInterval) {
+                    await self.reaper.reap(queues: queues)
+                    round += 1
+                    if round % trimEvery == 0 {
+                        for queue in queues { _ = try? await trimmer.trimFinished(queue: queue) }
+                    }
+                }
+            }
             group.addTask { await self.loop(every: .milliseconds(100)) { self.watchdog() } }
             await self.reaper.reap(queues: queues)
             // Two fetchers: while one waits for its claim's reply, the other can claim the slots freed meanwhile.
@@ -146,7 +158,7 @@ public final class Worker: Service, Sendable {
         }
     }
 
-    private func loop(every interval: Duration, _ body: @Sendable () async -> Void) async {
+    private func loop(every interval: Duration, _ body: () async -> Void) async {
         while !Task.isCancelled {
             do { try await Task.sleep(for: interval) } catch { return }
             await body()

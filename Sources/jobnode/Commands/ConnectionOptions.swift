@@ -25,6 +25,19 @@ struct ConnectionOptions: ParsableArguments {
     func makeQueue(logger: Logger = CLI.quietLogger) throws -> JobQueue {
         JobQueue(redis: try makePool(logger: logger), namespace: namespace, logger: logger)
     }
+
+    /// ``makePool(size:clientName:logger:)``, after checking the server against `RedisRequirements` (one
+    /// `INFO server` round trip), so that an old Redis is named as the problem.
+    func makeCheckedPool() async throws -> RedisPool {
+        let pool = try makePool()
+        try await RedisRequirements.check(pool)
+        return pool
+    }
+
+    /// ``makeQueue(logger:)``, after checking the server against `RedisRequirements`.
+    func makeCheckedQueue() async throws -> JobQueue {
+        JobQueue(redis: try await makeCheckedPool(), namespace: namespace, logger: CLI.quietLogger)
+    }
 }
 
 extension JobQueue {

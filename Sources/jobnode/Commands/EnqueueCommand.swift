@@ -46,7 +46,7 @@ struct EnqueueCommand: AsyncParsableCommand {
             if let timeout { options.timeout = try CLI.duration(timeout) }
             options.idempotencyKey = key
             options.tenantID = tenant
-            let jobQueue = try connection.makeQueue()
+            let jobQueue = try await connection.makeCheckedQueue()
             let payload = ByteBuffer(string: json)
             let handles = try await jobQueue.enqueueBulk(
                 (0..<count).map { _ in JobQueue.Job(name: name, payload: payload, options: options) })

@@ -23,7 +23,7 @@ struct JobsCommand: AsyncParsableCommand {
 
         func run() async throws {
             await CLI.guarded {
-                let q = try connection.makeQueue()
+                let q = try await connection.makeCheckedQueue()
                 if let queue {
                     try await q.requireQueue(queue)
                     let n = try await q.cancelWaiting(queue: queue)
@@ -69,7 +69,7 @@ struct JobsCommand: AsyncParsableCommand {
 
         func run() async throws {
             await CLI.guarded {
-                let q = try connection.makeQueue()
+                let q = try await connection.makeCheckedQueue()
                 guard let record = try await q.job(id, queue: queue) else { throw QueueError(.jobNotFound, "job \(id) not found") }
                 if json { try CLI.printJSON(record) } else { Printer.printRecord(record) }
             }
@@ -90,7 +90,7 @@ struct JobsCommand: AsyncParsableCommand {
                 guard let s = JobState(rawValue: state) else {
                     throw ValidationError("unknown state '\(state)' (scheduled, ready, active, retrying, completed, dead, canceled)")
                 }
-                let q = try connection.makeQueue()
+                let q = try await connection.makeCheckedQueue()
                 try await q.requireQueue(queue)
                 let records = try await q.list(queue, state: s, offset: offset, limit: limit)
                 if json { try CLI.printJSON(records) } else { Printer.printTable(records) }
@@ -112,7 +112,7 @@ struct JobsCommand: AsyncParsableCommand {
 
         func run() async throws {
             await CLI.guarded {
-                let q = try connection.makeQueue()
+                let q = try await connection.makeCheckedQueue()
                 if dead, let queue {
                     try await q.requireQueue(queue)
                     print("requeued \(try await q.requeueAllDead(queue: queue))")
@@ -138,7 +138,7 @@ struct JobsCommand: AsyncParsableCommand {
 
         func run() async throws {
             await CLI.guarded {
-                let q = try connection.makeQueue()
+                let q = try await connection.makeCheckedQueue()
                 var deleted = 0
                 for id in ids {
                     guard let record = try await q.job(id, queue: queue) else {

@@ -13,7 +13,7 @@ struct QueuesCommand: AsyncParsableCommand {
 
         func run() async throws {
             await CLI.guarded {
-                let q = try connection.makeQueue()
+                let q = try await connection.makeCheckedQueue()
                 var all: [QueueCounts] = []
                 for name in try await q.queueNames() { all.append(try await q.counts(name)) }
                 if json { try CLI.printJSON(all) } else { Printer.printCounts(all) }
@@ -28,7 +28,7 @@ struct QueuesCommand: AsyncParsableCommand {
 
         func run() async throws {
             await CLI.guarded {
-                let q = try connection.makeQueue()
+                let q = try await connection.makeCheckedQueue()
                 try await q.requireQueue(queue)
                 try await q.pause(queue: queue)
                 print("paused \(queue)")
@@ -43,7 +43,7 @@ struct QueuesCommand: AsyncParsableCommand {
 
         func run() async throws {
             await CLI.guarded {
-                let q = try connection.makeQueue()
+                let q = try await connection.makeCheckedQueue()
                 try await q.requireQueue(queue)
                 try await q.resume(queue: queue)
                 print("resumed \(queue)")
@@ -64,7 +64,7 @@ struct QueuesCommand: AsyncParsableCommand {
 
         func run() async throws {
             await CLI.guarded {
-                let q = try connection.makeQueue()
+                let q = try await connection.makeCheckedQueue()
                 try await q.requireQueue(queue)
                 print("purged \(try await q.purge(queue: queue))")
             }

@@ -88,7 +88,7 @@ struct SchedulesCommand: AsyncParsableCommand {
 
         func run() async throws {
             await CLI.guarded {
-                let rows = try await ScheduleStore(redis: try connection.makePool(), namespace: connection.namespace).list()
+                let rows = try await ScheduleStore(redis: try await connection.makeCheckedPool(), namespace: connection.namespace).list()
                     .map(Row.init)
                 if json {
                     try CLI.printJSON(rows)
@@ -156,7 +156,7 @@ struct SchedulesCommand: AsyncParsableCommand {
                 } catch {
                     throw ValidationError("\(error)")
                 }
-                let store = ScheduleStore(redis: try connection.makePool(), namespace: connection.namespace)
+                let store = ScheduleStore(redis: try await connection.makeCheckedPool(), namespace: connection.namespace)
                 let outcome = try await store.save(schedule)
                 let info = try await store.get(name)
                 print("\(outcome) \(name); next run \(info.flatMap { $0.nextRunMs }.map { iso($0, TimeZone(identifier: tz) ?? .gmt) } ?? "-")")
@@ -170,7 +170,7 @@ struct SchedulesCommand: AsyncParsableCommand {
         @Argument(help: "Schedule name.") var name: String
         func run() async throws {
             await CLI.guarded {
-                let store = ScheduleStore(redis: try connection.makePool(), namespace: connection.namespace)
+                let store = ScheduleStore(redis: try await connection.makeCheckedPool(), namespace: connection.namespace)
                 guard try await store.remove(name) else { throw ScheduleError("no schedule '\(name)'") }
                 print("removed \(name)")
             }
@@ -183,7 +183,7 @@ struct SchedulesCommand: AsyncParsableCommand {
         @Argument(help: "Schedule name.") var name: String
         func run() async throws {
             await CLI.guarded {
-                try await ScheduleStore(redis: try connection.makePool(), namespace: connection.namespace).setEnabled(name, true)
+                try await ScheduleStore(redis: try await connection.makeCheckedPool(), namespace: connection.namespace).setEnabled(name, true)
                 print("enabled \(name)")
             }
         }
@@ -195,7 +195,7 @@ struct SchedulesCommand: AsyncParsableCommand {
         @Argument(help: "Schedule name.") var name: String
         func run() async throws {
             await CLI.guarded {
-                try await ScheduleStore(redis: try connection.makePool(), namespace: connection.namespace).setEnabled(name, false)
+                try await ScheduleStore(redis: try await connection.makeCheckedPool(), namespace: connection.namespace).setEnabled(name, false)
                 print("disabled \(name)")
             }
         }
@@ -207,7 +207,7 @@ struct SchedulesCommand: AsyncParsableCommand {
         @Argument(help: "Schedule name.") var name: String
         func run() async throws {
             await CLI.guarded {
-                let pool = try connection.makePool()
+                let pool = try await connection.makeCheckedPool()
                 let store = ScheduleStore(redis: pool, namespace: connection.namespace)
                 print(try await store.trigger(name, using: JobQueue(redis: pool, namespace: connection.namespace, logger: CLI.quietLogger)))
             }
@@ -217,6 +217,8 @@ struct SchedulesCommand: AsyncParsableCommand {
     struct Next: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the next fire times of a cron expression (ISO 8601 with offset), to check it before deploying.")
+        /// Accepted like every command's (scripts pass them to every call); `next` does not connect.
+        @OptionGroup var connection: ConnectionOptions
         @Argument(help: "Cron expression.") var expression: String
         @Option(name: .long, help: "IANA time zone.") var tz: String = "UTC"
         @Option(name: .long, help: "Start after this time (ISO 8601; default now).") var from: String?
