@@ -156,9 +156,21 @@ struct RedisConnectionTests {
         try await c.set("k", "before")
         // A caller blocked on the server when it goes away gets an error, not a hang.
         let blocked = Task { try await c.send(RedisCommand("BLPOP", "never", "30"), timeout: nil) }
-        try await c.ping()  // queued behind BLPOP: also waiting
+        // Queued behind BLPOP when it was sent second (the tasks race): also waiting, and it must not hang.
+        let queued = Task { try await c.send(RedisCommand("PING"), timeout: nil) }
+        // Wait until the server is blocked in BLPOP (seen from a second connection).
+        let probe = RedisConnection(configuration: try RedisConfiguration(url: server.url, logger: TestEnvironment.logger))
+        let blockedBy = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < blockedBy, !((try await probe.send("CLIENT", "LIST").string ?? "").contains("cmd=blpop")) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        await probe.close()
         await server.stop()
         await #expect { _ = try await blocked.value } throws: { ($0 as? RedisError)?.code == .connectionClosed }
+        switch await queued.result {
+        case .success(let reply): #expect(reply == .simple("PONG"), "answered before BLPOP was sent")
+        case .failure(let error): #expect((error as? RedisError)?.code == .connectionClosed)
+        }
         try await server.start()
         // The next use reconnects (after the connection's backoff if a reconnect already failed).
         var result: RESPValue?
