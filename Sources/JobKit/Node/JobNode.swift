@@ -11,7 +11,7 @@ import UnixSignals
 /// 1. intake services (``Role/intake``, e.g. an HTTP server) stop accepting;
 /// 2. the worker stops claiming, lets running jobs finish within the grace period and hands the rest
 ///    back, while the agent keeps beating and renewing;
-/// 3. the scheduler and the agent stop (the node deregisters);
+/// 3. the scheduler, the reaper and the agent stop (the node deregisters);
 /// 4. dependencies (``Role/dependency``, e.g. a database client) stop last, after every job ended.
 ///
 /// `jobnode run` is flags → ``Configuration`` → this type.
@@ -66,6 +66,7 @@ public final class JobNode: Sendable {
     public let redis: RedisPool
     public let worker: Worker
     public let agent: NodeAgent
+    let reaper: Reaper
     let logger: Logger
     private let extras: [(service: any Service, role: Role)]
     private let group = GroupBox()
@@ -98,6 +99,12 @@ public final class JobNode: Sendable {
         ) { _ in
             Task { await group.value?.triggerGracefulShutdown() }
         }
+        var reaper = Reaper(
+            redis: pool, namespace: configuration.namespace, logger: logger, pauseThresholdMs: worker.leases.pauseThresholdMs,
+            maxExpiries: options.maxLeaseExpiries)
+        reaper.queues = options.queues.map(\.name)
+        reaper.interval = options.reapInterval
+        self.reaper = reaper
         self.extras = services.map { (service: $0.0, role: $0.1) }
     }
 
@@ -121,6 +128,7 @@ public final class JobNode: Sendable {
         // ServiceGroup starts services in order and shuts them down in reverse order.
         var services: [Entry] = extras.filter { $0.role == .dependency }.map { Entry(service: $0.service) }
         services.append(Entry(service: agent))
+        services.append(Entry(service: reaper))
         if configuration.runsScheduler {
             let store = ScheduleStore(redis: redis, namespace: configuration.namespace)
             try await store.sync(configuration.defaultSchedules)

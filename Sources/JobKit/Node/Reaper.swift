@@ -1,7 +1,9 @@
 import Logging
+import ServiceLifecycle
 
 /// Returns abandoned jobs to work: leases that expired (any node may run it, each job moves once), and at
-/// once the jobs of a node declared dead by the registry.
+/// once the jobs of a node declared dead by the registry. As a `Service` (a ``JobNode`` runs one), it reaps
+/// its ``queues`` every ``interval`` and trims finished jobs past their retention age about once a minute.
 ///
 /// A lost lease is not a failed attempt: the attempt is given back and counted as an expiry instead; a
 /// job whose lease is lost ``maxExpiries`` times (it keeps killing its node) ends `dead` with a reason
@@ -13,6 +15,10 @@ struct Reaper: Sendable {
     /// See ``LeaseKeeper/pauseThresholdMs``.
     let pauseThresholdMs: Int
     let maxExpiries: Int
+    /// The queues the service reaps.
+    var queues: [String] = []
+    /// How often the service reaps.
+    var interval: Duration = .seconds(5)
 
     /// Reaps expired leases on `queues`.
     func reap(queues: [String]) async {
@@ -48,5 +54,26 @@ struct Reaper: Sendable {
             dead += moved.dead
         }
         return (requeued, dead)
+    }
+}
+
+extension Reaper: Service {
+    /// Reaps at once (leases that expired while no node ran), then every ``interval`` until graceful
+    /// shutdown.
+    func run() async throws {
+        await reap(queues: queues)
+        let trimEvery = max(1, Int(Duration.seconds(60) / interval))
+        let trimmer = JobQueue(redis: redis, namespace: namespace, logger: logger)
+        await cancelWhenGracefulShutdown {
+            var round = 0
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: interval) } catch { return }
+                await reap(queues: queues)
+                round += 1
+                if round % trimEvery == 0 {
+                    for queue in queues { _ = try? await trimmer.trimFinished(queue: queue) }
+                }
+            }
+        }
     }
 }

@@ -4,7 +4,8 @@ import ServiceLifecycle
 import Synchronization
 
 /// Claims jobs from Redis and runs them: one node's fetchers (`Worker+fetching`), job tasks and outcomes
-/// (`Worker+running`), its ``LeaseKeeper`` and its ``Reaper`` timer.
+/// (`Worker+running`) and its ``LeaseKeeper``. Expired leases are returned by a ``Reaper`` (Node/), which a
+/// ``JobNode`` runs beside the worker.
 ///
 /// Run it as a `Service` (``run()``): graceful shutdown stops claiming, lets running jobs finish within
 /// ``WorkerOptions/shutdownGrace``, then cancels the rest and hands them back to `ready` at once.
@@ -20,7 +21,6 @@ public final class Worker: Service, Sendable {
     let acker: Acker
     /// The one owner of running attempts and their leases.
     let leases: LeaseKeeper
-    let reaper: Reaper
     /// One dedicated connection per fetch loop, for its blocking waits.
     let fetchers: [RedisConnection]
     let state = Mutex(State())
@@ -72,9 +72,6 @@ public final class Worker: Service, Sendable {
             namespace: namespace, nodeID: options.nodeID, queues: options.queues.map(\.name),
             leaseDuration: options.leaseDuration, interval: options.renewInterval, logger: logger)
         self.leases = leases
-        self.reaper = Reaper(
-            redis: redis, namespace: namespace, logger: logger, pauseThresholdMs: leases.pauseThresholdMs,
-            maxExpiries: options.maxLeaseExpiries)
         DiagnosticJobs.register(in: registry)
     }
 
@@ -128,22 +125,7 @@ public final class Worker: Service, Sendable {
             if !self.options.leasesRenewedByNode {
                 group.addTask { await self.loop(every: self.options.renewInterval) { await self.leases.renew(self.redis) } }
             }
-            let queues = self.options.queues.map(\.name)
-            group.addTask {
-                // Age-based trimming of finished jobs rides along about once a minute.
-                let trimEvery = max(1, Int(Duration.seconds(60) / self.options.reapInterval))
-                let trimmer = JobQueue(redis: self.redis, namespace: self.namespace, logger: self.logger)
-                var round = 0
-                await self.loop(every: self.options.reapInterval) {
-                    await self.reaper.reap(queues: queues)
-                    round += 1
-                    if round % trimEvery == 0 {
-                        for queue in queues { _ = try? await trimmer.trimFinished(queue: queue) }
-                    }
-                }
-            }
             group.addTask { await self.loop(every: .milliseconds(100)) { self.watchdog() } }
-            await self.reaper.reap(queues: queues)
             // Two fetchers: while one waits for its claim's reply, the other can claim the slots freed meanwhile.
             await withDiscardingTaskGroup { fetchers in
                 for index in 0..<self.fetchers.count {

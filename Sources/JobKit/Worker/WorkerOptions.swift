@@ -36,7 +36,7 @@ public struct WorkerOptions: Sendable {
     /// Leases are renewed by a ``NodeAgent`` together with its heartbeat (one round trip), not by the
     /// worker's own timer.
     public var leasesRenewedByNode: Bool = false
-    /// How often expired leases are looked for.
+    /// How often a ``JobNode``'s ``Reaper`` looks for expired leases (a bare worker does not reap).
     public var reapInterval: Duration = .seconds(5)
     /// Execution timeout for jobs that set none (enqueue option) and whose registration sets none.
     public var defaultTimeout: Duration = .seconds(300)
