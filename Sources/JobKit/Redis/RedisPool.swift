@@ -28,9 +28,13 @@ public final class RedisPool: RedisCommandable, Sendable {
     /// The number of connections.
     public var size: Int { connections.count }
 
-    /// The next connection in turn (for callers that need several commands on one connection, in order).
+    /// A connection for the caller (for callers that need several commands on one connection, in order): the
+    /// one whose event loop the caller runs on, when there is one (with NIO's event loops as Swift's global
+    /// executor, a task and its connection then share a thread: no wake-up of another thread per command and
+    /// per reply), else the next in turn.
     @inline(__always)
     public func pick() -> RedisConnection {
+        for connection in connections where connection.eventLoop.inEventLoop { return connection }
         let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
         return connections[Int(UInt(bitPattern: i) % UInt(connections.count))]
     }
