@@ -128,7 +128,7 @@ public final class NodeAgent: Service, Sendable {
             group.cancelAll()
         }
         do {
-            _ = try await redis.run(NodeScripts.deregister, keys: [keys.prefix], arguments: [nodeID])
+            _ = try await redis.run(NodeScripts.deregister(keys, node: nodeID))
         } catch {
             logger.debug("Deregistration failed; the record expires on its own", metadata: ["error": "\(error)"])
         }
@@ -192,50 +192,40 @@ private actor Beater {
     /// One heartbeat: record, lease renewal, pending cancels and commands, dead nodes — one round trip.
     func beat() async {
         let (processed, failed) = worker.counters
-        let fields: [String] = [
-            "name", options.name, "host", options.host, "pid", String(options.pid), "version", JobKitVersion.current,
-            "queues", queuesText, "concurrency", String(worker.options.concurrency), "busy", String(worker.busy),
-            "processed", String(processed), "failed", String(failed),
+        let fields: [(name: String, value: String)] = [
+            ("name", options.name), ("host", options.host), ("pid", String(options.pid)),
+            ("version", JobKitVersion.current), ("queues", queuesText),
+            ("concurrency", String(worker.options.concurrency)), ("busy", String(worker.busy)),
+            ("processed", String(processed)), ("failed", String(failed)),
         ]
-        let ttl = Int(options.deadNodeTimeout.milliseconds)
-        let acks = cancelAcks
-        var arguments: [any RESPArgument] = [
-            nodeID, ttl, Int(options.deadNodeTimeout.milliseconds), Int(options.pauseThreshold.milliseconds), commandAcks,
-            acks.count,
-        ]
-        arguments += acks.map { $0 as any RESPArgument }
-        arguments += fields.map { $0 as any RESPArgument }
-        var commands = [NodeScripts.heartbeat.evalsha(keys: [keys.prefix], arguments: arguments)]
+        let heartbeat = NodeScripts.heartbeat(
+            keys, node: nodeID, ttl: options.deadNodeTimeout, timeout: options.deadNodeTimeout,
+            pauseThreshold: options.pauseThreshold, commandAcks: commandAcks, cancelAcks: cancelAcks, fields: fields)
+        var commands = [heartbeat.command]
         let renewals = worker.options.leasesRenewedByNode ? worker.leases.calls() : []
         commands += renewals.map(\.call.command)
         do {
             let replies = try await redis.pipeline(commands, loading: [NodeScripts.heartbeat, LeaseScripts.renew])
             for (renewal, reply) in zip(renewals, replies.dropFirst()) { worker.leases.apply(renewal, reply: reply) }
-            if case .error(let text) = replies[0] { throw RedisError.server(text) }
-            guard let parts = replies[0].array, parts.count == 6 else {
-                throw RedisError(.unexpectedReply, "heartbeat reply malformed")
-            }
+            let reply = try NodeScripts.HeartbeatReply(replies[0])
             // What this beat delivered is acknowledged on the next one (delivery is at least once).
-            let cancels = (parts[1].array ?? []).compactMap(\.string)
-            let messages = (parts[2].array ?? []).compactMap(\.string)
-            cancelAcks = cancels
-            commandAcks = messages.count
-            for id in cancels where worker.stopJob(id, reason: .canceled) {
+            cancelAcks = reply.cancels
+            commandAcks = reply.commands.count
+            for id in reply.cancels where worker.stopJob(id, reason: .canceled) {
                 logger.info("Job canceled (heartbeat)", metadata: ["job.id": "\(id)"])
             }
-            for text in messages {
+            for text in reply.commands {
                 if let message = ControlMessage.decode(text) { handle(message) }
             }
-            if parts[4].int == 1 {
+            if reply.declaredDead {
                 logger.warning("This node was declared dead while it was silent; jobs it held may have run elsewhere")
             }
-            if let gap = parts[5].int, gap != 0 {
+            if reply.gapMs != 0 {
                 logger.warning(
                     "No node could reach Redis for a while (pause, restart or clock step); nobody is declared dead for it",
-                    metadata: ["gap.ms": "\(gap)"])
+                    metadata: ["gap.ms": "\(reply.gapMs)"])
             }
-            let dead = parts[3].pairs.map { ($0.key, Int64($0.value.int ?? 0)) }
-            if !dead.isEmpty { await reclaim(deadNodes: dead) }
+            if !reply.dead.isEmpty { await reclaim(deadNodes: reply.dead.map { ($0.node, $0.lastBeatMs) }) }
         } catch {
             logger.error("Heartbeat failed: Redis unreachable?", metadata: ["error": "\(error)"])
         }

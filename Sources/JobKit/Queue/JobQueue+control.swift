@@ -23,15 +23,14 @@ extension JobQueue {
         if let queue { candidates = [queue] } else { candidates = try await queueNames() }
         for q in candidates {
             let k = keys(q)
-            let reply = try await redis.run(QueueScripts.cancel, keys: [k.prefix], arguments: [id])
-            guard let entry = reply.array?.first?.array, let status = entry.first?.string else { continue }
-            switch status {
-            case "canceled": return .canceled
-            case "requested":
-                try await requestCancel(jobs: [(id, entry[1].string ?? "")], queue: q)
+            let reply = try await redis.run(QueueScripts.cancel(k, ids: [id]))
+            switch try QueueScripts.CancelStatus.parse(reply).first {
+            case .canceled: return .canceled
+            case .requested(let node):
+                try await requestCancel(jobs: [(id, node)], queue: q)
                 return .requested
-            case "finished": return .alreadyFinished
-            default: continue
+            case .finished: return .alreadyFinished
+            case .missing, nil: continue
             }
         }
         return .notFound
@@ -50,9 +49,10 @@ extension JobQueue {
     func cancelWaiting(queue: String, chunk: Int) async throws -> (canceled: Int, walk: ChunkedWalk) {
         let k = keys(queue)
         var canceled = 0
-        let walk = try await walkInChunks(QueueScripts.cancelMany, keys: [k.prefix], arguments: [""], chunk: chunk) {
-            canceled += $0.first?.int ?? 0
-        }
+        let walk = try await walkInChunks(
+            chunk: chunk, { QueueScripts.cancelMany(k, tenant: nil, chunk: $0, from: $1) },
+            reply: QueueScripts.CanceledChunk.parse
+        ) { canceled += $0.canceled }
         return (canceled, walk)
     }
 
@@ -74,12 +74,12 @@ extension JobQueue {
             let k = keys(q)
             var told = Set<String>()
             let walk = try await walkInChunks(
-                QueueScripts.cancelMany, keys: [k.prefix], arguments: [tenant], chunk: chunk
-            ) { parts in
-                canceled += parts.first?.int ?? 0
+                chunk: chunk, { QueueScripts.cancelMany(k, tenant: tenant, chunk: $0, from: $1) },
+                reply: QueueScripts.CanceledChunk.parse
+            ) { step in
+                canceled += step.canceled
                 // A job can come up twice when the walk's cursor vanished; tell its node once.
-                let running = (parts.count > 1 ? parts[1].pairs : []).map { ($0.key, $0.value.string ?? "") }
-                    .filter { told.insert($0.0).inserted }
+                let running = step.running.filter { told.insert($0.id).inserted }
                 if !running.isEmpty { try await self.requestCancel(jobs: running, queue: q) }
             }
             requested += told.count
@@ -127,9 +127,10 @@ extension JobQueue {
     func purge(queue: String, chunk: Int) async throws -> (deleted: Int, walk: ChunkedWalk) {
         let k = keys(queue)
         var deleted = 0
-        let walk = try await walkInChunks(QueueScripts.purge, keys: [k.prefix], arguments: [], chunk: chunk) {
-            deleted += $0.first?.int ?? 0
-        }
+        let walk = try await walkInChunks(
+            chunk: chunk, { QueueScripts.purge(k, chunk: $0, from: $1) },
+            reply: { try QueueScripts.countChunk($0, of: "purge") }
+        ) { deleted += $0 }
         return (deleted, walk)
     }
 
@@ -152,14 +153,11 @@ extension JobQueue {
         var calls = 0
         var largest = 0
         while true {
-            let reply = try await redis.run(QueueScripts.trimTerminal, keys: [k.prefix], arguments: [chunk])
-            guard let parts = reply.array, parts.count == 2, let n = parts[0].int, let more = parts[1].int else {
-                throw RedisError(.unexpectedReply, "trimTerminal reply is not [removed, more]")
-            }
+            let trimmed = try QueueScripts.Trimmed(try await redis.run(QueueScripts.trimTerminal(k, chunk: chunk)))
             calls += 1
-            removed += n
-            largest = max(largest, n)
-            if more == 0 { return (removed, calls, largest) }
+            removed += trimmed.removed
+            largest = max(largest, trimmed.removed)
+            if !trimmed.more { return (removed, calls, largest) }
         }
     }
 
@@ -209,26 +207,24 @@ extension JobQueue {
     /// Entries one call of a whole-set script visits at most.
     static let defaultChunk = 1000
 
-    /// Calls `script` (one built on ``QueueScripts/walkFunction``) with `arguments` + chunk size + cursor
-    /// until it reports that it has walked every set, handing each reply's leading values to `each`.
-    func walkInChunks(
-        _ script: RedisScript, keys: [String], arguments: [any RESPArgument], chunk: Int,
-        _ each: ([RESPValue]) async throws -> Void
+    /// Runs the calls `call(chunk, cursor)` builds (of a script built on ``QueueScripts/walkFunction``),
+    /// from ``QueueScripts/WalkCursor/start``, until a reply reports that every set was walked, handing what
+    /// each chunk did (parsed by `reply`) to `each`.
+    func walkInChunks<Body: Sendable>(
+        chunk: Int, _ call: (_ chunk: Int, _ cursor: QueueScripts.WalkCursor) -> RedisScriptCall,
+        reply parse: (RESPValue) throws -> QueueScripts.Chunk<Body>, _ each: (Body) async throws -> Void
     ) async throws -> ChunkedWalk {
         precondition(chunk >= 1, "chunk must be at least 1")
         var walk = ChunkedWalk()
-        var cursor: [any RESPArgument] = [1, "", ""]
+        var cursor = QueueScripts.WalkCursor.start
         while true {
-            let reply = try await redis.run(script, keys: keys, arguments: arguments + [chunk] + cursor)
-            guard let parts = reply.array, parts.count >= 4, let next = parts[parts.count - 4].int,
-                let visited = parts[parts.count - 1].int
-            else { throw RedisError(.unexpectedReply, "chunked script reply lacks its cursor") }
+            let step = try parse(try await redis.run(call(chunk, cursor)))
             walk.calls += 1
-            walk.visited += visited
-            walk.largestCall = max(walk.largestCall, visited)
-            try await each(Array(parts.dropLast(4)))
-            if next == 0 { return walk }
-            cursor = [next, parts[parts.count - 3].string ?? "", parts[parts.count - 2].string ?? ""]
+            walk.visited += step.visited
+            walk.largestCall = max(walk.largestCall, step.visited)
+            try await each(step.body)
+            if step.next.isDone { return walk }
+            cursor = step.next
         }
     }
 }

@@ -68,7 +68,7 @@ extension JobQueue {
         var moved = 0
         for start in stride(from: 0, to: ids.count, by: Self.defaultChunk) {
             let chunk = ids[start..<min(ids.count, start + Self.defaultChunk)]
-            moved += try await redis.run(QueueScripts.requeue, keys: [k.prefix], arguments: Array(chunk)).int ?? 0
+            moved += try QueueScripts.count(try await redis.run(QueueScripts.requeue(k, ids: chunk)), of: "requeue")
         }
         return moved
     }
@@ -83,9 +83,10 @@ extension JobQueue {
     func requeueAllDead(queue: String, chunk: Int) async throws -> (requeued: Int, walk: ChunkedWalk) {
         let k = keys(queue)
         var requeued = 0
-        let walk = try await walkInChunks(QueueScripts.requeueDead, keys: [k.prefix], arguments: [], chunk: chunk) {
-            requeued += $0.first?.int ?? 0
-        }
+        let walk = try await walkInChunks(
+            chunk: chunk, { QueueScripts.requeueDead(k, chunk: $0, from: $1) },
+            reply: { try QueueScripts.countChunk($0, of: "requeueDead") }
+        ) { requeued += $0 }
         return (requeued, walk)
     }
 
@@ -96,7 +97,7 @@ extension JobQueue {
         var deleted = 0
         for start in stride(from: 0, to: ids.count, by: Self.defaultChunk) {
             let chunk = ids[start..<min(ids.count, start + Self.defaultChunk)]
-            deleted += try await redis.run(QueueScripts.delete, keys: [k.prefix], arguments: Array(chunk)).int ?? 0
+            deleted += try QueueScripts.count(try await redis.run(QueueScripts.delete(k, ids: chunk)), of: "delete")
         }
         return deleted
     }

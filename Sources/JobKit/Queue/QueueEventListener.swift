@@ -66,12 +66,11 @@ final class QueueEventListener: Sendable {
         defer { unregister(queue: queue, id: id, waiter: waiter) }
         // The reader has its start position before we look at the job, so no terminal event is missed.
         try await started.value()
-        let reply = try await redis.run(QueueScripts.watch, keys: [keys.prefix], arguments: [id])
-        guard let fields = reply.array, fields.count == 3 else {
+        guard let watched = QueueScripts.Watched.parse(try await redis.run(QueueScripts.watch(keys, id: id))) else {
             throw QueueError(.jobNotFound, "job \(id) not found in queue '\(queue)' (never enqueued, or removed by retention)")
         }
-        if let state = fields[0].string.flatMap(JobState.init(rawValue:)), state.isTerminal {
-            return TerminalOutcome(state: state, result: fields[1].buffer ?? ByteBuffer(), error: fields[2].string ?? "")
+        if let state = watched.state, state.isTerminal {
+            return TerminalOutcome(state: state, result: watched.result, error: watched.error)
         }
         return try await withThrowingTaskGroup(of: TerminalOutcome.self) { group in
             group.addTask { try await waiter.value() }

@@ -39,21 +39,18 @@ public struct ScheduleStore: Sendable {
         // A schedule that moves to another queue leaves the old queue's keys.
         if let oldQueue = try await redis.send(RedisCommand("HGET", index, schedule.name)).string, oldQueue != schedule.queue {
             let old = keys(oldQueue)
-            _ = try await redis.run(ScheduleScripts.remove, keys: [old.prefix], arguments: [schedule.name])
+            _ = try await redis.run(ScheduleScripts.remove(old, name: schedule.name))
         }
         let now = try await redis.timeMilliseconds()
         let k = keys(schedule.queue)
-        let next = schedule.nextTick(after: now) ?? -1
-        let outcome = try await redis.run(
-            ScheduleScripts.upsert, keys: [k.prefix],
-            arguments: [schedule.name, schedule.encoded, schedule.triggerFingerprint, Int(next), schedule.enabled ? "1" : "0"]
-        ).string ?? "?"
+        let outcome = try ScheduleScripts.UpsertOutcome(
+            try await redis.run(ScheduleScripts.upsert(k, schedule: schedule, nextTick: schedule.nextTick(after: now))))
         _ = try await redis.pipeline([
             RedisCommand("HSET", index, schedule.name, schedule.queue),
             RedisCommand("SADD", QueueKeys.queueSet(namespace: namespace), schedule.queue),
         ])
         try await wakeSchedulers()
-        return outcome
+        return outcome.rawValue
     }
 
     /// Removes a schedule; returns false if there was none.
@@ -61,7 +58,7 @@ public struct ScheduleStore: Sendable {
     public func remove(_ name: String) async throws -> Bool {
         guard let queue = try await queue(of: name) else { return false }
         let k = keys(queue)
-        let removed = try await redis.run(ScheduleScripts.remove, keys: [k.prefix], arguments: [name]).int == 1
+        let removed = ScheduleScripts.removed(try await redis.run(ScheduleScripts.remove(k, name: name)))
         _ = try await redis.send(RedisCommand("HDEL", index, name))
         try await wakeSchedulers()
         return removed

@@ -74,27 +74,25 @@ public final class Scheduler: Service, Sendable {
             return nil
         }
         let (fire, next) = schedule.plan(dueTick: tick, now: now)
-        var args: [any RESPArgument] = [
-            name, Int(tick), Int(next ?? -1), schedule.overlap.rawValue, schedule.job, schedule.payload,
-            schedule.priority, schedule.maxAttempts, Int(schedule.timeoutMs ?? 0), fire.count,
-        ]
-        for t in fire { args += [Int(t), Int(t + schedule.jitter(for: t)), JobID.make()] as [any RESPArgument] }
-        let reply = try await store.redis.run(ScheduleScripts.tick, keys: [k.prefix], arguments: args)
-        let parts = reply.array ?? []
-        switch parts.first?.int {
-        case 1:
-            let ids = (parts.count > 1 ? parts[1].array ?? [] : []).compactMap(\.string)
-            if !ids.isEmpty {
-                logger.debug("Schedule fired", metadata: ["schedule": "\(name)", "tick": "\(tick)", "job.ids": "\(ids)"])
+        let jobs = fire.map { t in
+            ScheduleScripts.TickJob(tick: t, runAtMs: t + schedule.jitter(for: t), id: JobID.make())
+        }
+        let call = ScheduleScripts.tick(k, name: name, schedule: schedule, expectedTick: tick, nextTick: next, jobs: jobs)
+        let reply = try ScheduleScripts.TickReply(try await store.redis.run(call))
+        switch reply.status {
+        case .fired:
+            if !reply.ids.isEmpty {
+                logger.debug(
+                    "Schedule fired", metadata: ["schedule": "\(name)", "tick": "\(tick)", "job.ids": "\(reply.ids)"])
             }
-            if parts.count == 4, let canceled = parts[2].string, !canceled.isEmpty, let node = parts[3].string {
+            if let replaced = reply.replaced {
                 // `replace` found the previous run still running: tell its node.
                 let queueClient = JobQueue(redis: store.redis, namespace: store.namespace, logger: logger)
-                try await queueClient.requestCancel(jobs: [(canceled, node)], queue: queue)
+                try await queueClient.requestCancel(jobs: [replaced], queue: queue)
             }
-        case 2:
+        case .skipped:
             logger.debug("Schedule tick skipped: previous run still going", metadata: ["schedule": "\(name)"])
-        default:
+        case .claimedElsewhere, .notDue:
             break  // another node claimed it, or it is not due by Redis time yet
         }
         return next
