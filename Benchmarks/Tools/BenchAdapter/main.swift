@@ -18,7 +18,7 @@ import Glibc
 let environment = ProcessInfo.processInfo.environment
 let redisURL = environment["BENCH_REDIS_URL"] ?? "redis://127.0.0.1:6399/0"
 let queueName = environment["BENCH_QUEUE"] ?? "bench"
-let jobName = "bench.noop"
+let jobName = NoopJob.jobName
 
 func unixTime() -> Double {
     var ts = timespec()
@@ -136,7 +136,9 @@ final class Probe: Sendable {
         var lastStart: Double = 0
         var cpuAtFirst: Double = 0
         var cpuAtLast: Double = 0
-        var latencies: [(Int, Double)] = []
+        /// (i, start − t, start): the harness reads the first two columns; the third (unix time of the start)
+        /// lines a slow job up with other traces (`perf sched`, `MONITOR`).
+        var latencies: [(Int, Double, Double)] = []
         var warmupDone = 0
         /// The drain's waiter; set and taken under the same lock as `done`, so no wake-up is lost.
         var waiter: CheckedContinuation<Void, Never>?
@@ -197,7 +199,7 @@ final class Probe: Sendable {
             }
             s.done += 1
             s.lastStart = now
-            s.latencies.append((i, now - t))
+            s.latencies.append((i, now - t, now))
             if s.done == target {
                 s.cpuAtLast = cpuSeconds()
                 finish = true
@@ -208,19 +210,12 @@ final class Probe: Sendable {
     }
 }
 
-/// Reads `i` and `t` from `{"i":k,"t":x}` without a JSON decoder (the probe must stay cheap).
-func parse(_ buffer: ByteBuffer) -> (Int, Double) {
-    let text = String(buffer: buffer)
-    var i = 0
-    var t = 0.0
-    for part in text.dropFirst().dropLast().split(separator: ",") {
-        let kv = part.split(separator: ":", maxSplits: 1)
-        guard kv.count == 2 else { continue }
-        let key = kv[0].trimmingCharacters(in: CharacterSet(charactersIn: "\" "))
-        let value = kv[1].trimmingCharacters(in: .whitespaces)
-        if key == "i" { i = Int(value) ?? 0 } else if key == "t" { t = Double(value) ?? 0 }
-    }
-    return (i, t)
+/// The job's argument, `{"i": k, "t": unix time}`. The handler decodes it with the ordinary typed API
+/// (`JobRegistry.register`, Foundation's `JSONDecoder`), as the peers' libraries decode their JSON messages.
+struct NoopJob: JobPayload {
+    static let jobName = "bench.noop"
+    var i: Int
+    var t: Double
 }
 
 func drain(n: Int, concurrency: Int, warmup: Int, latencyOut: String?, timeout: Double) async throws {
@@ -231,11 +226,7 @@ func drain(n: Int, concurrency: Int, warmup: Int, latencyOut: String?, timeout: 
     try await queue.setRetention(queue: queueName, completed: .keepNothing)
     let probe = Probe(target: n, warmup: warmup)
     let registry = JobRegistry()
-    registry.registerRaw(jobName) { payloadBuffer, _ in
-        let (i, t) = parse(payloadBuffer)
-        probe.record(i: i, t: t)
-        return ByteBuffer()
-    }
+    registry.register(NoopJob.self) { job, _ in probe.record(i: job.i, t: job.t) }
     var options = WorkerOptions(queues: [.init(queueName)], concurrency: concurrency, nodeID: "bench-\(getpid())")
     options.shutdownGrace = .seconds(2)
     let worker = try Worker(redis: pool, registry: registry, options: options, namespace: "jobkit", logger: quietLogger())
@@ -273,7 +264,7 @@ func drain(n: Int, concurrency: Int, warmup: Int, latencyOut: String?, timeout: 
     let s = probe.state.withLock { $0 }
     if let latencyOut {
         var text = ""
-        for (i, d) in s.latencies { text += "\(i) \(String(format: "%.6f", d))\n" }
+        for (i, d, start) in s.latencies { text += "\(i) \(String(format: "%.6f", d)) \(String(format: "%.6f", start))\n" }
         try text.write(toFile: latencyOut, atomically: true, encoding: .utf8)
     }
     let seconds = s.firstStart.map { s.lastStart - $0 } ?? 0
