@@ -124,6 +124,8 @@ public final class JobNode: Sendable {
                 "redis.version": "\(health.version)",
             ])
         await RedisSafety.warnIfUnsafe(redis, health: health, logger: logger)
+        // Registered before the first claim: whoever sees this node's jobs running can address the node.
+        await agent.beat()
         typealias Entry = ServiceGroupConfiguration.ServiceConfiguration
         // ServiceGroup starts services in order and shuts them down in reverse order.
         var services: [Entry] = extras.filter { $0.role == .dependency }.map { Entry(service: $0.service) }

@@ -136,7 +136,8 @@ public final class NodeAgent: Service, Sendable {
         try? await loopGroup.shutdownGracefully()
     }
 
-    /// One heartbeat now (tests).
+    /// One heartbeat now: ``JobNode`` calls it before the worker starts, so a node is in the registry
+    /// (and reachable by `jobnode shutdown`, `drain` and `cancel`) before it claims its first job.
     func beat() async { await beater.beat() }
 }
 
