@@ -107,6 +107,20 @@ func enqueueCount(n: Int, bulk: Bool, tasks: Int) async throws {
     emit(["n": n, "seconds": seconds, "rate": Double(n) / seconds, "cpu_s": cpu, "tasks": bulk ? 1 : tasks])
 }
 
+/// The client's floor: one caller awaiting `n` round trips of `PING` or `EVAL "return 1" 0`, the
+/// commands `redis-benchmark -c 1 -P 1` times, through the same pool the engine uses.
+func probe(n: Int, command: String) async throws {
+    let pool = try makePool(size: 2)
+    try await pool.warmUp()
+    let cmd = command == "ping" ? RedisCommand("PING") : RedisCommand("EVAL", "return 1", "0")
+    let start = ContinuousClock.now
+    for _ in 0..<n { _ = try await pool.send(cmd) }
+    let elapsed = ContinuousClock.now - start
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    await pool.close()
+    emit(["n": n, "seconds": seconds, "rate": Double(n) / seconds, "command": command])
+}
+
 func enqueuePaced(rate: Double, seconds: Double) async throws {
     let pool = try makePool(size: 1)
     try await pool.warmUp()
@@ -299,6 +313,8 @@ do {
             n: Int(argument("--n") ?? "20000") ?? 20000, concurrency: Int(argument("--concurrency") ?? "16") ?? 16,
             warmup: Int(argument("--warmup") ?? "0") ?? 0, latencyOut: argument("--latency-out"),
             timeout: Double(argument("--timeout") ?? "600") ?? 600)
+    case "probe":
+        try await probe(n: Int(argument("--n") ?? "20000") ?? 20000, command: argument("--command") ?? "eval")
     case "describe":
         let c = argument("--concurrency") ?? "16"
         emit(["workers": "1 proc x \(c) slots", "bulk_api": "JobQueue.enqueueBulk"])

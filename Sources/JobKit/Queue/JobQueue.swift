@@ -59,7 +59,16 @@ public final class JobQueue: Sendable {
     /// Enqueues a job by name with an already-encoded payload (JSON by convention).
     @discardableResult
     public func enqueue(_ job: Job) async throws -> JobHandle {
-        try await enqueueBatch([job])[0]
+        // One job, one script call, no grouping by queue: the path every producer takes most.
+        try check(job)
+        try await registerQueue(job.options.queue)
+        let id = JobID.make()
+        var args: [any RESPArgument] = [1]
+        args.reserveCapacity(1 + QueueScripts.enqueueArgumentsPerJob)
+        Self.appendArguments(of: job, id: id, to: &args)
+        let command = QueueScripts.enqueue.evalsha(keys: [keys(job.options.queue).prefix], arguments: args)
+        let values = try Self.enqueueReply(try await redis.send(command, loading: QueueScripts.enqueue))
+        return JobHandle(id: values.first?.string ?? id, queue: job.options.queue, owner: self)
     }
 
     /// Enqueues many typed jobs with the same options in as few round trips as possible.
@@ -101,14 +110,6 @@ public final class JobQueue: Sendable {
         return handles
     }
 
-    func enqueueBatch(_ jobs: [Job]) async throws -> [JobHandle] {
-        for job in jobs { try check(job) }
-        try await registerQueues(jobs.map(\.options.queue))
-        let prepared = try prepare(jobs[...])
-        let replies = try await redis.pipeline(prepared.commands, loading: [QueueScripts.enqueue])
-        return try await interpret(prepared, replies: replies, on: redis)
-    }
-
     /// One batch of jobs, encoded: one enqueue script call per queue.
     struct Prepared {
         var jobs: ArraySlice<Job>
@@ -134,26 +135,42 @@ public final class JobQueue: Sendable {
             let indices = byQueue[queue]!
             let keys = self.keys(queue)
             var args: [any RESPArgument] = [indices.count]
-            args.reserveCapacity(1 + indices.count * 13)
-            for i in indices {
-                let o = list[i].options
-                args.append(ids[i])
-                args.append(list[i].name)
-                args.append(list[i].payload)
-                args.append(o.priority)
-                args.append(Int(o.delay?.milliseconds ?? 0))
-                args.append(Int(o.runAtMilliseconds ?? 0))
-                args.append(o.maxAttempts)
-                args.append(o.backoff.encoded)
-                args.append(Int(o.timeout?.milliseconds ?? 0))
-                args.append(o.tenantID ?? "")
-                args.append(o.correlationID ?? "")
-                args.append(o.idempotencyKey ?? "")
-                args.append(Int(o.idempotencyKey == nil ? 0 : o.idempotencyTTL.milliseconds))
-            }
+            args.reserveCapacity(1 + indices.count * QueueScripts.enqueueArgumentsPerJob)
+            for i in indices { Self.appendArguments(of: list[i], id: ids[i], to: &args) }
             commands.append(QueueScripts.enqueue.evalsha(keys: [keys.prefix], arguments: args))
         }
         return Prepared(jobs: jobs, ids: ids, order: order, byQueue: byQueue, commands: commands)
+    }
+
+    /// Appends one job's arguments to an enqueue script call, in the script's order.
+    static func appendArguments(of job: Job, id: String, to args: inout [any RESPArgument]) {
+        let o = job.options
+        args.append(id)
+        args.append(job.name)
+        args.append(job.payload)
+        args.append(o.priority)
+        args.append(Int(o.delay?.milliseconds ?? 0))
+        args.append(Int(o.runAtMilliseconds ?? 0))
+        args.append(o.maxAttempts)
+        args.append(o.backoff.encoded)
+        args.append(Int(o.timeout?.milliseconds ?? 0))
+        args.append(o.tenantID ?? "")
+        args.append(o.correlationID ?? "")
+        args.append(o.idempotencyKey ?? "")
+        args.append(Int(o.idempotencyKey == nil ? 0 : o.idempotencyTTL.milliseconds))
+    }
+
+    /// The flattened `[id, created, ...]` of an enqueue reply, or the error it carries.
+    static func enqueueReply(_ reply: RESPValue) throws -> [RESPValue] {
+        if case .error(let text) = reply {
+            // The script refused the call before writing anything (options that passed `check` here but
+            // not the script's own check, e.g. from a producer with other limits).
+            let message = String(buffer: text)
+            if message.hasPrefix("ERR invalid enqueue") { throw QueueError(.invalidOptions, message) }
+            throw RedisError.server(text)
+        }
+        guard let values = reply.array else { throw RedisError(.unexpectedReply, "enqueue reply is not an array") }
+        return values
     }
 
     /// Checks one job before anything is sent: its options, name and payload size.
@@ -176,19 +193,18 @@ public final class JobQueue: Sendable {
             if reply.isNoScriptError {
                 reply = try await client.pipeline([prepared.commands[n]], loading: [QueueScripts.enqueue])[0]
             }
-            if case .error(let text) = reply {
-                // The script refused the call before writing anything (options that passed `check` here but
-                // not the script's own check, e.g. from a producer with other limits).
-                let message = String(buffer: text)
-                if message.hasPrefix("ERR invalid enqueue") { throw QueueError(.invalidOptions, message) }
-                throw RedisError.server(text)
-            }
-            guard let values = reply.array else { throw RedisError(.unexpectedReply, "enqueue reply is not an array") }
+            let values = try Self.enqueueReply(reply)
             for (k, i) in prepared.byQueue[queue]!.enumerated() where 2 * k < values.count {
                 if let id = values[2 * k].string { ids[i] = id }
             }
         }
         return zip(prepared.jobs, ids).map { JobHandle(id: $1, queue: $0.options.queue, owner: self) }
+    }
+
+    /// Adds one queue name to the namespace's queue set once per process.
+    private func registerQueue(_ queue: String) async throws {
+        guard knownQueues.withLock({ $0.insert(queue).inserted }) else { return }
+        _ = try await redis.send(RedisCommand("SADD", strings: [QueueKeys.queueSet(namespace: namespace), queue]))
     }
 
     /// Adds queue names to the namespace's queue set once per process.

@@ -59,9 +59,10 @@ enum LuaPrelude {
           if correlation ~= '' then redis.call('HSET', key, 'correlation', correlation) end
           if idem ~= '' then redis.call('HSET', key, 'idem', idem) end
         end
+        -- The wake list holds at most one marker: pushed only when empty (cheaper than LPUSH + LTRIM on every
+        -- enqueue while the workers are busy and nobody pops it).
         local function wake()
-          redis.call('LPUSH', P .. 'wake', '1')
-          redis.call('LTRIM', P .. 'wake', 0, 0)
+          if redis.call('LLEN', P .. 'wake') == 0 then redis.call('LPUSH', P .. 'wake', '1') end
         end
 
         """

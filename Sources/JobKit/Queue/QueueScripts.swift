@@ -1,5 +1,8 @@
 /// The producer- and operator-side scripts of a queue. Each runs as one atomic call.
 enum QueueScripts {
+    /// The number of ``enqueue`` arguments per job (the script's `W`).
+    static let enqueueArgumentsPerJob = 13
+
     /// Enqueues `count` jobs.
     ///
     /// KEYS: 1 queue prefix. ARGV: 1 count, then per job 13 values: id, name, payload,

@@ -1,3 +1,5 @@
+import NIOCore
+
 /// A Lua script that runs by `EVALSHA` and loads itself when the server doesn't know it.
 ///
 /// The SHA1 is computed locally when the script is created. If the server answers `NOSCRIPT` (after a
@@ -49,6 +51,17 @@ extension RedisCommandable {
         -> [RESPValue]
     {
         try await pipeline(calls.map { script.evalsha(keys: $0.keys, arguments: $0.arguments) }, loading: [script])
+    }
+
+    /// Sends one script call; on `NOSCRIPT` it loads `script` and sends the call once more (the one-command
+    /// form of ``pipeline(_:loading:)``, without a pipeline's bookkeeping). An error reply comes back as `.error`.
+    public func send(_ command: RedisCommand, loading script: RedisScript) async throws -> RESPValue {
+        do {
+            return try await send(command)
+        } catch let error as RedisError where error.code == .serverError {
+            guard error.serverErrorPrefix == "NOSCRIPT" else { return .error(ByteBuffer(string: error.message)) }
+            return try await pipeline([command], loading: [script])[0]
+        }
     }
 
     /// Sends `commands` as one pipeline; the commands the server answered `NOSCRIPT` (after a restart,
