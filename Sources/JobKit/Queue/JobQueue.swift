@@ -171,6 +171,7 @@ public final class JobQueue: Sendable {
     /// NOSCRIPT; calls that did run are never repeated).
     func interpret(_ prepared: Prepared, replies: [RESPValue], on client: some RedisCommandable) async throws -> [JobHandle] {
         var ids = prepared.ids
+        var created = [Bool](repeating: true, count: ids.count)
         for (n, (queue, reply)) in zip(prepared.order, replies).enumerated() {
             var reply = reply
             if reply.isNoScriptError {
@@ -186,9 +187,12 @@ public final class JobQueue: Sendable {
             guard let values = reply.array else { throw RedisError(.unexpectedReply, "enqueue reply is not an array") }
             for (k, i) in prepared.byQueue[queue]!.enumerated() where 2 * k < values.count {
                 if let id = values[2 * k].string { ids[i] = id }
+                if 2 * k + 1 < values.count { created[i] = values[2 * k + 1].int != 0 }
             }
         }
-        return zip(prepared.jobs, ids).map { JobHandle(id: $1, queue: $0.options.queue, owner: self) }
+        return zip(prepared.jobs, zip(ids, created)).map {
+            JobHandle(id: $1.0, queue: $0.options.queue, created: $1.1, owner: self)
+        }
     }
 
     /// Adds queue names to the namespace's queue set once per process.
