@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import JobKit
 import JobKitHTTP
@@ -50,7 +51,7 @@ struct AuthTests {
 
     @Test("with keys configured, a request without one or with a wrong one gets 401 JSON; the right one passes")
     func keysRequired() async throws {
-        try await HTTPHarness.with(configure: { $0.apiKeys = Self.keys }) { h in
+        try await HTTPHarness.with(configure: { $0.apiKeys = Self.keys }) { (h: HTTPHarness) async throws in
             for headers in [HTTPFields(), .bearer("wrong"), .bearer("s3cret-ops-ke"), .bearer("s3cret-ops-key2")] {
                 let refused = try await h.request(.get, "/v1/queues", headers: headers)
                 #expect(refused.status == 401)
@@ -71,21 +72,23 @@ struct AuthTests {
         let metrics = HTTPRouteRegistration(access: .metrics) { group in
             group.get("metrics") { _, _ in "jobkit_up 1\n" }
         }
-        try await HTTPHarness.with(configure: {
-            $0.apiKeys = Self.keys
-            $0.publicHealth = true
-            $0.publicMetrics = true
-            $0.extraRoutes = [metrics]
-        }) { h in
+        let open: @Sendable (inout HTTPServerConfiguration) -> Void = { configuration in
+            configuration.apiKeys = Self.keys
+            configuration.publicHealth = true
+            configuration.publicMetrics = true
+            configuration.extraRoutes = [metrics]
+        }
+        try await HTTPHarness.with(configure: open) { (h: HTTPHarness) async throws in
             #expect(try await h.request(.get, "/health").status == 200)
             #expect(try await h.request(.get, "/health/detailed").status != 401)
             #expect(try await h.request(.get, "/metrics").body == "jobkit_up 1\n")
             #expect(try await h.request(.get, "/v1/queues").status == 401)
         }
-        try await HTTPHarness.with(configure: {
-            $0.apiKeys = Self.keys
-            $0.extraRoutes = [metrics]
-        }) { h in
+        let closed: @Sendable (inout HTTPServerConfiguration) -> Void = { configuration in
+            configuration.apiKeys = Self.keys
+            configuration.extraRoutes = [metrics]
+        }
+        try await HTTPHarness.with(configure: closed) { (h: HTTPHarness) async throws in
             #expect(try await h.request(.get, "/metrics").status == 401)
             #expect(try await h.request(.get, "/metrics", headers: .bearer("s3cret-ops-key")).status == 200)
         }

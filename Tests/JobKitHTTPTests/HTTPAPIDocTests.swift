@@ -94,7 +94,7 @@ struct HTTPAPIDocTests {
     func examplesMatchServer() async throws {
         let examples = try Self.examples()
         #expect(examples.count >= 15)
-        try await HTTPHarness.with(configure: { $0.apiKeys = try! APIKeySet(parsing: "ops:s3cr3t") }) { h in
+        try await HTTPHarness.with(configure: { $0.apiKeys = try! APIKeySet(parsing: "ops:s3cr3t") }) { (h: HTTPHarness) async throws in
             let store = ScheduleStore(redis: h.queue.redis, namespace: h.namespace)
             _ = try await store.save(.cron("nightly-report", "0 3 * * *", job: "reports.build", queue: "reports"))
             var ids: [String: String] = [:]  // the doc's ids → this run's

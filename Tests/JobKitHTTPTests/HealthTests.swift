@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import JobKit
 import JobKitHTTP
 import JobKitTestSupport
@@ -8,8 +9,8 @@ import Testing
 struct HealthTests {
     @Test("/health/detailed reports every part, ok on a persistent noeviction Redis, degraded without persistence")
     func detailed() async throws {
-        try await RedisServerProcess.with(["--appendonly", "yes", "--maxmemory-policy", "noeviction"]) { redis in
-            try await HTTPHarness.with(redisURL: redis.url) { h in
+        try await RedisServerProcess.with(["--appendonly", "yes", "--maxmemory-policy", "noeviction"]) { (redis: RedisServerProcess) async throws in
+            try await HTTPHarness.with(redisURL: redis.url) { (h: HTTPHarness) async throws in
                 _ = try await h.request(.post, "/v1/jobs", body: #"{"name":"jobkit.noop","queue":"q1"}"#)
                 let reply = try await h.request(.get, "/health/detailed")
                 #expect(reply.status == 200)
@@ -31,8 +32,8 @@ struct HealthTests {
                 #expect((queues.first?["oldestReadyAgeMs"] as? Int).map { $0 >= 0 } == true)
             }
         }
-        try await RedisServerProcess.with { redis in  // --save "" --appendonly no: persistence off
-            try await HTTPHarness.with(redisURL: redis.url) { h in
+        try await RedisServerProcess.with { (redis: RedisServerProcess) async throws in  // --save "" --appendonly no: persistence off
+            try await HTTPHarness.with(redisURL: redis.url) { (h: HTTPHarness) async throws in
                 let reply = try await h.request(.get, "/health/detailed")
                 #expect(reply.status == 200)
                 #expect(reply.json["status"] as? String == "degraded")
@@ -42,8 +43,8 @@ struct HealthTests {
 
     @Test("with Redis stopped (SIGSTOP) health is down with 503 within 2 s, liveness stays ok, and it comes back")
     func redisHung() async throws {
-        try await RedisServerProcess.with(["--appendonly", "yes"]) { redis in
-            try await HTTPHarness.with(redisURL: redis.url) { h in
+        try await RedisServerProcess.with(["--appendonly", "yes"]) { (redis: RedisServerProcess) async throws in
+            try await HTTPHarness.with(redisURL: redis.url) { (h: HTTPHarness) async throws in
                 #expect(try await h.request(.get, "/health/ready").status == 200)
                 redis.signal(SIGSTOP)
                 do {
@@ -79,7 +80,7 @@ struct HealthTests {
 
     @Test("the webhook ledger counts deliveries per provider in TTL'd minute buckets; /webhooks/health reports them")
     func webhookLedger() async throws {
-        try await HTTPHarness.with { h in
+        try await HTTPHarness.with { (h: HTTPHarness) async throws in
             let empty = try await h.request(.get, "/webhooks/health")
             #expect(empty.status == 200)
             let stripe0 = try #require((empty.json["providers"] as? [String: Any])?["stripe"] as? [String: Any])

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import JobKit
 import JobKitHTTP
 import JobKitTestSupport
@@ -8,7 +9,7 @@ import Testing
 struct JobAPITests {
     @Test("POST /v1/jobs answers 201 with the record jobs show --json prints, and stores the request id as correlation id")
     func enqueueReturnsRecord() async throws {
-        try await HTTPHarness.with { h in
+        try await HTTPHarness.with { (h: HTTPHarness) async throws in
             var headers = HTTPFields()
             headers[HTTPField.Name("X-Request-Id")!] = "req-abc-123"
             let reply = try await h.request(
@@ -34,7 +35,7 @@ struct JobAPITests {
 
     @Test("a request without X-Request-Id gets a generated one, echoed and used as correlation id")
     func generatedRequestID() async throws {
-        try await HTTPHarness.with { h in
+        try await HTTPHarness.with { (h: HTTPHarness) async throws in
             let reply = try await h.request(.post, "/v1/jobs", body: #"{"name":"jobkit.noop"}"#)
             #expect(reply.status == 201)
             let id = try #require(reply.headers[HTTPField.Name("X-Request-Id")!])
@@ -48,7 +49,7 @@ struct JobAPITests {
 
     @Test("an enqueue with a live idempotency key answers 200 with the existing job")
     func idempotency() async throws {
-        try await HTTPHarness.with { h in
+        try await HTTPHarness.with { (h: HTTPHarness) async throws in
             let body = #"{"name":"stripe.event","idempotencyKey":"evt_1"}"#
             let first = try await h.request(.post, "/v1/jobs", body: body)
             let second = try await h.request(.post, "/v1/jobs", body: body)
@@ -61,7 +62,7 @@ struct JobAPITests {
 
     @Test("delaySeconds schedules the job; runAt takes RFC 3339; both at once is refused")
     func delays() async throws {
-        try await HTTPHarness.with { h in
+        try await HTTPHarness.with { (h: HTTPHarness) async throws in
             let delayed = try await h.request(.post, "/v1/jobs", body: #"{"name":"jobkit.noop","delaySeconds":60}"#)
             #expect(try delayed.decode(JobRecord.self).state == .scheduled)
             let at = try await h.request(.post, "/v1/jobs", body: #"{"name":"jobkit.noop","runAt":"2099-01-01T00:00:00Z"}"#)
@@ -82,7 +83,7 @@ struct JobAPITests {
         (#"[1,2]"#, "malformed_json", "object"),
     ])
     func badBodies(body: String, code: String, mention: String) async throws {
-        try await HTTPHarness.with { h in
+        try await HTTPHarness.with { (h: HTTPHarness) async throws in
             let reply = try await h.request(.post, "/v1/jobs", body: body)
             #expect(reply.status == 400)
             #expect(reply.errorCode == code)
@@ -92,13 +93,13 @@ struct JobAPITests {
 
     @Test("a body over the limit gets 413, and so does a payload over the engine's limit")
     func tooLarge() async throws {
-        try await HTTPHarness.with(configure: { $0.maxBodyBytes = 2048 }) { h in
+        try await HTTPHarness.with(configure: { $0.maxBodyBytes = 2048 }) { (h: HTTPHarness) async throws in
             let big = String(repeating: "x", count: 4096)
             let reply = try await h.request(.post, "/v1/jobs", body: #"{"name":"x","payload":"\#(big)"}"#)
             #expect(reply.status == 413)
             #expect(reply.errorCode == "payload_too_large")
         }
-        try await HTTPHarness.with(configure: { $0.maxBodyBytes = 1 << 20 }) { h in
+        try await HTTPHarness.with(configure: { $0.maxBodyBytes = 1 << 20 }) { (h: HTTPHarness) async throws in
             let big = String(repeating: "x", count: 600 * 1024)
             let reply = try await h.request(.post, "/v1/jobs", body: #"{"name":"x","payload":"\#(big)"}"#)
             #expect(reply.status == 413)
@@ -108,7 +109,7 @@ struct JobAPITests {
 
     @Test("POST /v1/jobs:batch enqueues in order, names the bad element, and refuses over 1,000 jobs")
     func batch() async throws {
-        try await HTTPHarness.with { h in
+        try await HTTPHarness.with { (h: HTTPHarness) async throws in
             let reply = try await h.request(
                 .post, "/v1/jobs:batch",
                 body: #"{"jobs":[{"name":"a"},{"name":"b","queue":"other"},{"name":"c","idempotencyKey":"k"}]}"#)
@@ -136,7 +137,7 @@ struct JobAPITests {
 
     @Test("GET, DELETE and retry of one job; unknown ids are 404 job_not_found")
     func showCancelRetry() async throws {
-        try await HTTPHarness.with { h in
+        try await HTTPHarness.with { (h: HTTPHarness) async throws in
             let id = try await h.request(.post, "/v1/jobs", body: #"{"name":"jobkit.noop"}"#).decode(JobRecord.self).id
             let shown = try await h.request(.get, "/v1/jobs/\(id)")
             #expect(shown.status == 200)
@@ -167,7 +168,7 @@ struct JobAPITests {
 
     @Test("queues, pause/resume, nodes and schedules answer in the CLI's --json shapes")
     func queuesNodesSchedules() async throws {
-        try await HTTPHarness.with { h in
+        try await HTTPHarness.with { (h: HTTPHarness) async throws in
             _ = try await h.request(.post, "/v1/jobs", body: #"{"name":"jobkit.noop","queue":"mail"}"#)
             let paused = try await h.request(.post, "/v1/queues/mail/pause")
             #expect(paused.status == 200)
@@ -191,13 +192,14 @@ struct JobAPITests {
             let rows = schedules.array as? [[String: Any]] ?? []
             #expect(rows.count == 1)
             #expect(rows.first?["trigger"] as? String == "every 90s")
-            #expect(Set(rows.first?.keys.map { $0 } ?? []).isSuperset(of: ["name", "nextRunMs", "lastJobId", "misfire", "overlap"]))
+            let keys = Set(rows.first.map { Array($0.keys) } ?? [])
+            #expect(keys.isSuperset(of: ["name", "nextRunMs", "lastJobId", "misfire", "overlap"]))
         }
     }
 
     @Test("an unknown route is 404 not_found in the JSON error shape")
     func notFound() async throws {
-        try await HTTPHarness.with { h in
+        try await HTTPHarness.with { (h: HTTPHarness) async throws in
             let reply = try await h.request(.get, "/v2/whatever")
             #expect(reply.status == 404)
             #expect(reply.errorCode == "not_found")

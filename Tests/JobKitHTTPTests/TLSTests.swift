@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import JobKitHTTP
 import JobKitTestSupport
 import NIOSSL
@@ -21,7 +22,7 @@ struct TLSTests {
 
         var client = TLSConfiguration.makeClientConfiguration()
         client.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(cert))
-        try await HTTPHarness.with(tls: client, configure: { $0.tls = .init(certificatePath: cert, keyPath: key) }) { h in
+        try await HTTPHarness.with(tls: client, configure: { $0.tls = .init(certificatePath: cert, keyPath: key) }) { (h: HTTPHarness) async throws in
             let reply = try await h.request(.get, "/health")
             #expect(reply.status == 200)
             #expect(reply.body == #"{"status":"ok"}"#)

@@ -101,6 +101,25 @@ public final class JobQueue: Sendable {
         return handles
     }
 
+    /// Enqueues one job and reads its record in the same round trip (the HTTP API answers with the record).
+    ///
+    /// - Returns: the handle, and the record of the job the handle names — the new job's, or the existing one's
+    ///   when the idempotency key matched; `nil` when retention already removed it.
+    /// - Throws: as ``enqueue(_:)-(Job)``.
+    public func enqueueReturningRecord(_ job: Job) async throws -> (handle: JobHandle, record: JobRecord?) {
+        try check(job)
+        try await registerQueues([job.options.queue])
+        let prepared = try prepare([job][...])
+        let queue = job.options.queue
+        let read = RedisCommand("HGETALL", keys(queue).job(prepared.ids[0]))
+        let replies = try await redis.pipeline(prepared.commands + [read], loading: [QueueScripts.enqueue])
+        let handle = try await interpret(prepared, replies: Array(replies.prefix(prepared.commands.count)), on: redis)[0]
+        if handle.created, let record = JobRecord(id: handle.id, queue: queue, hash: replies[prepared.commands.count]) {
+            return (handle, record)
+        }
+        return (handle, try await self.job(handle.id, queue: queue))
+    }
+
     func enqueueBatch(_ jobs: [Job]) async throws -> [JobHandle] {
         for job in jobs { try check(job) }
         try await registerQueues(jobs.map(\.options.queue))

@@ -23,8 +23,8 @@ struct JobRoutes: Sendable {
     func enqueue(_ request: Request, _ context: JobKitRequestContext) async throws -> Response {
         let body = try await RequestBody.collect(request, limit: maxBodyBytes)
         let job = try RequestBody.decode(EnqueueRequest.self, from: body).job(field: "", requestID: context.requestID)
-        let handle = try await queue.enqueue(job)
-        guard let record = try await queue.job(handle.id, queue: handle.queue) else {
+        let (handle, record) = try await queue.enqueueReturningRecord(job)
+        guard let record else {
             // Retention removed it between the two calls (a keep-nothing queue whose job already ran).
             return try JSONResponse.make(handle.created ? .created : .ok, EnqueuedJob(handle))
         }
