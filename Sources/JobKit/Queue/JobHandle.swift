@@ -7,11 +7,14 @@ public struct JobHandle: Sendable, Hashable {
     public let id: String
     /// The queue it was enqueued to.
     public let queue: String
+    /// False when the enqueue matched a live idempotency key: ``id`` is then the existing job's.
+    public let created: Bool
     let owner: JobQueue
 
-    init(id: String, queue: String, owner: JobQueue) {
+    init(id: String, queue: String, created: Bool = true, owner: JobQueue) {
         self.id = id
         self.queue = queue
+        self.created = created
         self.owner = owner
     }
 

@@ -68,7 +68,9 @@ public final class JobQueue: Sendable {
         Self.appendArguments(of: job, id: id, to: &args)
         let command = QueueScripts.enqueue.evalsha(keys: [keys(job.options.queue).prefix], arguments: args)
         let values = try Self.enqueueReply(try await redis.send(command, loading: QueueScripts.enqueue))
-        return JobHandle(id: values.first?.string ?? id, queue: job.options.queue, owner: self)
+        return JobHandle(
+            id: values.first?.string ?? id, queue: job.options.queue, created: values.count < 2 || values[1].int != 0,
+            owner: self)
     }
 
     /// Enqueues many typed jobs with the same options in as few round trips as possible.
@@ -108,6 +110,25 @@ public final class JobQueue: Sendable {
             handles += try await interpret(previous, replies: try await replies.get(), on: connection)
         }
         return handles
+    }
+
+    /// Enqueues one job and reads its record in the same round trip (the HTTP API answers with the record).
+    ///
+    /// - Returns: the handle, and the record of the job the handle names — the new job's, or the existing one's
+    ///   when the idempotency key matched; `nil` when retention already removed it.
+    /// - Throws: as ``enqueue(_:)-(Job)``.
+    public func enqueueReturningRecord(_ job: Job) async throws -> (handle: JobHandle, record: JobRecord?) {
+        try check(job)
+        try await registerQueues([job.options.queue])
+        let prepared = try prepare([job][...])
+        let queue = job.options.queue
+        let read = RedisCommand("HGETALL", keys(queue).job(prepared.ids[0]))
+        let replies = try await redis.pipeline(prepared.commands + [read], loading: [QueueScripts.enqueue])
+        let handle = try await interpret(prepared, replies: Array(replies.prefix(prepared.commands.count)), on: redis)[0]
+        if handle.created, let record = JobRecord(id: handle.id, queue: queue, hash: replies[prepared.commands.count]) {
+            return (handle, record)
+        }
+        return (handle, try await self.job(handle.id, queue: queue))
     }
 
     /// One batch of jobs, encoded: one enqueue script call per queue.
@@ -188,6 +209,7 @@ public final class JobQueue: Sendable {
     /// NOSCRIPT; calls that did run are never repeated).
     func interpret(_ prepared: Prepared, replies: [RESPValue], on client: some RedisCommandable) async throws -> [JobHandle] {
         var ids = prepared.ids
+        var created = [Bool](repeating: true, count: ids.count)
         for (n, (queue, reply)) in zip(prepared.order, replies).enumerated() {
             var reply = reply
             if reply.isNoScriptError {
@@ -196,9 +218,12 @@ public final class JobQueue: Sendable {
             let values = try Self.enqueueReply(reply)
             for (k, i) in prepared.byQueue[queue]!.enumerated() where 2 * k < values.count {
                 if let id = values[2 * k].string { ids[i] = id }
+                if 2 * k + 1 < values.count { created[i] = values[2 * k + 1].int != 0 }
             }
         }
-        return zip(prepared.jobs, ids).map { JobHandle(id: $1, queue: $0.options.queue, owner: self) }
+        return zip(prepared.jobs, zip(ids, created)).map {
+            JobHandle(id: $1.0, queue: $0.options.queue, created: $1.1, owner: self)
+        }
     }
 
     /// Adds one queue name to the namespace's queue set once per process.

@@ -28,6 +28,10 @@ public final class RedisPool: RedisCommandable, Sendable {
     /// The number of connections.
     public var size: Int { connections.count }
 
+    /// How many of the pool's connections are connected now (they connect on first use and reconnect after
+    /// a failure), for health reports.
+    public var connectedCount: Int { connections.reduce(0) { $0 + ($1.isConnected ? 1 : 0) } }
+
     /// A connection for the caller (for callers that need several commands on one connection, in order): the
     /// one whose event loop the caller runs on, when there is one (with NIO's event loops as Swift's global
     /// executor, a task and its connection then share a thread: no wake-up of another thread per command and

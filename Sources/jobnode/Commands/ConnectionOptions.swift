@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobKit
+import JobKitHTTP
 import Logging
 
 /// `--redis` and `--namespace`, taken by every command.
@@ -90,9 +91,8 @@ enum CLI {
         throw ValidationError("invalid duration '\(text)' (use e.g. 500ms, 30s, 5m, 1h)")
     }
 
+    /// Prints `value` in JobKit's JSON shape (``JSONOutput``, which the HTTP API answers with too) and a newline.
     static func printJSON<T: Encodable>(_ value: T) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+        print(String(decoding: try JSONOutput.data(value), as: UTF8.self))
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobKit
+import JobKitHTTP
 import Jobs
 import Logging
 import ServiceLifecycle
@@ -11,6 +12,7 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run", abstract: "Run a worker node: claims jobs from its queues until SIGTERM/SIGINT.")
 
     @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var http: HTTPOptions
     @Option(name: .long, help: "Queues and weights, e.g. high:5,low:1.") var queues: String = "default"
     @Flag(name: .long, help: "Claim in the listed order instead of by weight.") var strict = false
     @Option(name: .long, help: "Jobs run at once.") var concurrency: Int = 10
@@ -66,19 +68,23 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        let json = logFormat == "json"
-        LoggingSystem.bootstrap { label in
-            var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        // Flags and credentials first: a refused --http exits before anything starts.
+        let httpConfiguration = try http.configuration()
+        CLI.bootstrapLogging(level: logLevel, format: logFormat)
         let logger = Logger(label: "jobnode")
         await CLI.guarded {
             let configuration = try nodeConfiguration(logger: logger)
             let redis = configuration.redis
             let registry = JobRegistry()
-            let node = try JobKit.JobNode(configuration: configuration, registry: registry, logger: logger)
+            // The HTTP server needs the node's pool, which the node makes: it gets it through a late-bound box.
+            let intake = LateHTTPServer()
+            let node = try JobKit.JobNode(
+                configuration: configuration, registry: registry,
+                services: httpConfiguration == nil ? [] : [(intake, .intake)], logger: logger)
+            if let httpConfiguration {
+                let queue = JobQueue(redis: node.redis, namespace: connection.namespace, logger: logger)
+                intake.server = try JobKitHTTPServer(configuration: httpConfiguration, queue: queue, logger: logger)
+            }
             JobCatalog.register(in: registry, dependencies: JobDependencies(redis: node.redis, namespace: connection.namespace))
             // A second SIGTERM/SIGINT stops at once: running jobs are canceled and handed back right away.
             let signals = SecondSignal { node.stopNow() }
@@ -90,6 +96,16 @@ struct RunCommand: AsyncParsableCommand {
             }
             _ = signals
         }
+    }
+}
+
+/// The node's HTTP server, set after the node (whose pool it uses) is built and before the node runs.
+final class LateHTTPServer: Service, @unchecked Sendable {
+    // Invariant: `server` is written once, before `JobNode.run()` starts the services, and only read after.
+    var server: JobKitHTTPServer?
+
+    func run() async throws {
+        try await server?.run()
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobKit
+import JobKitHTTP
 
 struct SchedulesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -8,78 +9,8 @@ struct SchedulesCommand: AsyncParsableCommand {
         subcommands: [List.self, Add.self, Remove.self, Enable.self, Disable.self, Trigger.self, Next.self],
         defaultSubcommand: List.self)
 
-    /// One schedule in `schedules list --json`.
-    struct Row: Encodable {
-        var name: String
-        var trigger: String
-        var tz: String?
-        var nextRun: String?
-        var nextRunMs: Int64?
-        var lastRun: String?
-        var lastRunMs: Int64?
-        var lastJobId: String?
-        var enabled: Bool
-        var job: String
-        var queue: String
-        var misfire: String
-        var overlap: String
-
-        init(_ info: ScheduleInfo) {
-            let s = info.schedule
-            name = info.name
-            switch s.trigger {
-            case .cron(let expression, let zone):
-                trigger = "cron \(expression)"
-                tz = zone
-            case .every(let ms, _):
-                trigger = "every \(Self.duration(ms))"
-                tz = nil
-            }
-            let zone = tz.flatMap(TimeZone.init(identifier:)) ?? TimeZone(identifier: "UTC")!
-            nextRunMs = info.nextRunMs
-            nextRun = info.nextRunMs.map { iso($0, zone) }
-            lastRunMs = info.lastRunMs
-            lastRun = info.lastRunMs.map { iso($0, zone) }
-            lastJobId = info.lastJobId
-            enabled = s.enabled
-            job = s.job
-            queue = s.queue
-            switch s.misfire {
-            case .skip: misfire = "skip"
-            case .once: misfire = "once"
-            case .all(let cap): misfire = "all:\(cap)"
-            }
-            overlap = s.overlap.rawValue
-        }
-
-        static func duration(_ ms: Int64) -> String {
-            if ms % 86_400_000 == 0 { return "\(ms / 86_400_000)d" }
-            if ms % 3_600_000 == 0 { return "\(ms / 3_600_000)h" }
-            if ms % 60_000 == 0 { return "\(ms / 60_000)m" }
-            if ms % 1000 == 0 { return "\(ms / 1000)s" }
-            return "\(ms)ms"
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            enum K: String, CodingKey {
-                case name, trigger, tz, nextRun, nextRunMs, lastRun, lastRunMs, lastJobId, enabled, job, queue, misfire, overlap
-            }
-            var c = encoder.container(keyedBy: K.self)
-            try c.encode(name, forKey: .name)
-            try c.encode(trigger, forKey: .trigger)
-            try c.encode(tz, forKey: .tz)
-            try c.encode(nextRun, forKey: .nextRun)
-            try c.encode(nextRunMs, forKey: .nextRunMs)
-            try c.encode(lastRun, forKey: .lastRun)
-            try c.encode(lastRunMs, forKey: .lastRunMs)
-            try c.encode(lastJobId, forKey: .lastJobId)
-            try c.encode(enabled, forKey: .enabled)
-            try c.encode(job, forKey: .job)
-            try c.encode(queue, forKey: .queue)
-            try c.encode(misfire, forKey: .misfire)
-            try c.encode(overlap, forKey: .overlap)
-        }
-    }
+    /// One schedule in `schedules list --json` (the shape `GET /v1/schedules` answers with too).
+    typealias Row = ScheduleRow
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List schedules.")

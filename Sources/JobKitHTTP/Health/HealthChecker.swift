@@ -1,0 +1,193 @@
+import JobKit
+import Logging
+
+/// Runs the checks behind `/health/ready` and `/health/detailed` on a pool of its own whose commands time out
+/// after ``commandTimeout``, so that a hung Redis makes the report say `down` within 2 s instead of hanging
+/// it. The parts are read concurrently; each reads with at most three round trips.
+public struct HealthChecker: Sendable {
+    /// The pool the checks use (one connection, short timeouts).
+    public let redis: RedisPool
+    /// The pool whose connections the report counts (the server's own).
+    public let servedPool: RedisPool
+    public let namespace: String
+    /// Each health command's timeout (connect included).
+    public static let commandTimeout: Duration = .milliseconds(500)
+
+    /// - Parameters:
+    ///   - configuration: the server's Redis configuration; the checker's pool copies it with short timeouts.
+    ///   - servedPool: the pool whose connected connections the report counts.
+    public init(configuration: RedisConfiguration, servedPool: RedisPool, namespace: String) {
+        var config = configuration
+        config.commandTimeout = Self.commandTimeout
+        config.connectTimeout = Self.commandTimeout
+        config.clientName = (configuration.clientName ?? "jobkit") + "-health"
+        self.redis = RedisPool(configuration: config, size: 1)
+        self.servedPool = servedPool
+        self.namespace = namespace
+    }
+
+    /// True when Redis answers a `PING` within the timeout.
+    public func ready() async -> Result<Void, any Error> {
+        do {
+            try await redis.ping()
+            return .success(())
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Every check, concurrently.
+    public func detailed() async -> HealthReport {
+        let clock = ContinuousClock()
+        let start = clock.now
+        async let redisPart = redisCheck()
+        async let queuesPart = queuesCheck()
+        async let nodesPart = nodesCheck()
+        async let schedulesPart = schedulerCheck()
+        let r = await redisPart
+        let q = await queuesPart
+        let (n, nodeCount) = await nodesPart
+        var s = await schedulesPart
+        s.running = nodeCount > 0
+        var status = [r.status, q.status, n.status, s.status].max() ?? .ok
+        if r.status == .down { status = .down }
+        return HealthReport(
+            status: status, durationMs: Self.milliseconds(clock.now - start), redis: r,
+            postgres: ["status": "not configured"], circuits: [:], scheduler: s, nodes: n, queues: q)
+    }
+
+    func redisCheck() async -> HealthReport.RedisPart {
+        let pool = HealthReport.RedisPart.Pool(size: servedPool.size, connected: servedPool.connectedCount)
+        do {
+            let health = try await redis.healthCheck()
+            let replies = try await redis.pipeline([
+                RedisCommand("CONFIG", "GET", "save"), RedisCommand("CONFIG", "GET", "appendonly"),
+            ])
+            let save = replies[0].array.flatMap { $0.count == 2 ? $0[1].string : nil } ?? ""
+            let aof = replies[1].array.flatMap { $0.count == 2 ? $0[1].string : nil } == "yes"
+            let persistence = HealthReport.RedisPart.Persistence(rdb: !save.isEmpty, aof: aof, enabled: !save.isEmpty || aof)
+            var warnings: [String] = []
+            if health.maxMemoryPolicy != "noeviction" {
+                warnings.append("maxmemory-policy is \(health.maxMemoryPolicy), not noeviction: Redis may evict job keys")
+            }
+            if !persistence.enabled { warnings.append("persistence is off (no RDB, no AOF): a Redis restart loses every queued job") }
+            return HealthReport.RedisPart(
+                status: warnings.isEmpty ? .ok : .degraded, latencyMs: Self.milliseconds(health.latency), role: health.role,
+                version: health.version, usedMemoryBytes: health.usedMemoryBytes, maxmemoryPolicy: health.maxMemoryPolicy,
+                persistence: persistence, pool: pool, warnings: warnings, error: nil)
+        } catch {
+            return HealthReport.RedisPart(
+                status: .down, latencyMs: nil, role: nil, version: nil, usedMemoryBytes: nil, maxmemoryPolicy: nil,
+                persistence: nil, pool: pool, warnings: [], error: Self.describe(error))
+        }
+    }
+
+    func queuesCheck() async -> HealthReport.QueuesPart {
+        let queue = JobQueue(redis: redis, namespace: namespace)
+        do {
+            let names = try await queue.queueNames()
+            var commands: [RedisCommand] = []
+            for name in names {
+                let k = queue.keys(name)
+                commands += [
+                    RedisCommand("ZCARD", k.ready), RedisCommand("ZCARD", k.scheduled), RedisCommand("ZCARD", k.retrying),
+                    RedisCommand("ZCARD", k.active), RedisCommand("ZCARD", k.dead), RedisCommand("EXISTS", k.paused),
+                    Self.oldestReadyScript.evalsha(keys: [k.prefix], arguments: []),
+                ]
+            }
+            let replies = try await redis.pipeline(commands, loading: [Self.oldestReadyScript])
+            var queues: [HealthReport.QueuesPart.Queue] = []
+            for (i, name) in names.enumerated() {
+                let r = Array(replies[(i * 7)..<(i * 7 + 7)])
+                if let bad = r.first(where: { if case .error = $0 { true } else { false } }), case .error(let text) = bad {
+                    throw RedisError(.serverError, String(buffer: text))
+                }
+                let age = r[6].int ?? -1
+                queues.append(
+                    .init(
+                        name: name, ready: r[0].int ?? 0, scheduled: r[1].int ?? 0, retrying: r[2].int ?? 0,
+                        active: r[3].int ?? 0, dead: r[4].int ?? 0, oldestReadyAgeMs: age >= 0 ? Int64(age) : nil,
+                        paused: r[5].int == 1))
+            }
+            return .init(status: .ok, queues: queues, error: nil)
+        } catch {
+            return .init(status: .degraded, queues: [], error: Self.describe(error))
+        }
+    }
+
+    func nodesCheck() async -> (HealthReport.NodesPart, Int) {
+        do {
+            let nodes = try await NodeRegistry(redis: redis, namespace: namespace).nodes()
+            let now = try await redisNowMs()
+            let entries = nodes.map {
+                HealthReport.NodesPart.Node(
+                    id: $0.id, name: $0.name, busy: $0.busy, concurrency: $0.concurrency,
+                    heartbeatAgeMs: max(0, now - $0.lastHeartbeatMs))
+            }
+            return (.init(status: .ok, live: nodes.count, nodes: entries, error: nil), nodes.count)
+        } catch {
+            return (.init(status: .degraded, live: 0, nodes: [], error: Self.describe(error)), 0)
+        }
+    }
+
+    func schedulerCheck() async -> HealthReport.SchedulerPart {
+        do {
+            let schedules = try await ScheduleStore(redis: redis, namespace: namespace).list()
+            let enabled = schedules.filter(\.schedule.enabled)
+            return .init(
+                status: .ok, running: false, schedules: schedules.count, enabledSchedules: enabled.count,
+                nextDueMs: enabled.compactMap(\.nextRunMs).min(), error: nil)
+        } catch {
+            return .init(status: .degraded, running: false, schedules: 0, enabledSchedules: 0, nextDueMs: nil, error: Self.describe(error))
+        }
+    }
+
+    /// Redis `TIME` in ms (heartbeats are stamped with it, so ages never mix clocks).
+    func redisNowMs() async throws -> Int64 {
+        let t = try await redis.send(RedisCommand("TIME")).array ?? []
+        guard t.count == 2, let s = t[0].int, let us = t[1].int else { throw RedisError(.unexpectedReply, "TIME reply") }
+        return Int64(s) * 1000 + Int64(us) / 1000
+    }
+
+    /// KEYS[1] = a queue's prefix. Reply: ms since the longest-waiting ready job became due (its `runAt`, else
+    /// its `enqueuedAt`), or -1 when none is ready. Ready scores are `(1000 - priority) * 2^41 + sequence`, so
+    /// each priority band's first member is its oldest; the script looks at the first member of at most 32 bands.
+    static let oldestReadyScript = RedisScript(
+        """
+        local P = KEYS[1]
+        local band = 2199023255552
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local oldest = nil
+        local head = redis.call('ZRANGE', P .. 'ready', 0, 0, 'WITHSCORES')
+        local n = 0
+        while head[1] and n < 32 do
+          local f = redis.call('HMGET', P .. 'job:' .. head[1], 'runAt', 'enqueuedAt')
+          local since = tonumber(f[1]) or tonumber(f[2])
+          if since and (not oldest or since < oldest) then oldest = since end
+          local next = (math.floor(tonumber(head[2]) / band) + 1) * band
+          head = redis.call('ZRANGEBYSCORE', P .. 'ready', string.format('%.0f', next), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+          n = n + 1
+        end
+        if not oldest then return -1 end
+        return math.max(0, now - oldest)
+        """)
+
+    static func milliseconds(_ d: Duration) -> Double {
+        let (s, a) = d.components
+        return (Double(s) * 1000 + Double(a) / 1e15).rounded(toPlaces: 3)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let e = error as? RedisError { return "\(e.code): \(e.message)" }
+        return "\(error)"
+    }
+}
+
+extension Double {
+    func rounded(toPlaces places: Int) -> Double {
+        var scale = 1.0
+        for _ in 0..<places { scale *= 10 }
+        return (self * scale).rounded() / scale
+    }
+}
