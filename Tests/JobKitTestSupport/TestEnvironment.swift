@@ -19,6 +19,14 @@ public enum TestEnvironment {
         return url
     }
 
+    /// An environment variable that `scripts/test` sets; missing is a failure naming `why`.
+    public static func required(_ name: String, _ why: String) throws -> String {
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+            throw Missing(description: "\(name) is not set: \(why)")
+        }
+        return value
+    }
+
     /// The `redis-server` binary that tests may start privately (for restarts, TLS, AUTH).
     public static func redisServerBinary() throws -> String {
         if let bin = ProcessInfo.processInfo.environment["JOBKIT_REDIS_SERVER"], !bin.isEmpty { return bin }
@@ -95,9 +103,10 @@ public final class JobNodeProcess: Sendable {
     public let process: ChildProcess
     public let logPath: String
 
-    /// Starts `jobnode <arguments>` with `REDIS_URL` set to the shared test server.
-    public init(_ arguments: [String], logPath: String) throws {
-        var environment = ProcessInfo.processInfo.environment
+    /// Starts `jobnode <arguments>` with `REDIS_URL` set to the shared test server, in this process's
+    /// environment plus `extraEnvironment`.
+    public init(_ arguments: [String], logPath: String, extraEnvironment: [String: String] = [:]) throws {
+        var environment = ProcessInfo.processInfo.environment.merging(extraEnvironment) { $1 }
         environment["REDIS_URL"] = try TestEnvironment.redisURL()
         self.logPath = logPath
         self.process = try ChildProcess(try TestEnvironment.jobnodeBinary(), arguments, outputPath: logPath, environment: environment)

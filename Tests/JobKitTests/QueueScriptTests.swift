@@ -33,9 +33,9 @@ private func claim(_ h: EngineHarness, _ count: Int, queue: String = "default", 
     let parts = try #require(reply.array)
     var out: [(String, String)] = []
     var i = 2
-    while i + 10 <= parts.count {
+    while i + ClaimedJob.fieldsPerJob <= parts.count {
         out.append((parts[i].string ?? "", parts[i + 1].string ?? ""))
-        i += 10
+        i += ClaimedJob.fieldsPerJob
     }
     return out
 }
@@ -305,9 +305,9 @@ struct QueueScriptTests {
         }
     }
 
-    /// One job's 13 enqueue values, valid unless overridden.
+    /// One job's enqueue values (``QueueScripts/enqueueArgumentsPerJob``), valid unless overridden.
     static func scriptJob(_ id: String, _ overrides: [Int: String] = [:]) -> [String] {
-        var v = [id, "jobkit.noop", "{}", "0", "0", "0", "5", "exp:1000:3600000", "0", "", "", "key-\(id)", "60000"]
+        var v = [id, "jobkit.noop", "{}", "0", "0", "0", "5", "exp:1000:3600000", "0", "", "", "key-\(id)", "60000", ""]
         for (i, value) in overrides { v[i] = value }
         return v
     }
@@ -350,7 +350,7 @@ struct QueueScriptTests {
             let args: [any RESPArgument] = [2] + Self.scriptJob("j1")
             let reply = try await h.redis.pipeline([QueueScripts.enqueue.evalsha(keys: [k.prefix], arguments: args)], loading: [QueueScripts.enqueue])[0]
             guard case .error(let text) = reply else {
-                Issue.record("the script accepted 13 values for 2 jobs")
+                Issue.record("the script accepted one job's values for 2 jobs")
                 return
             }
             #expect(String(buffer: text).hasPrefix("ERR invalid enqueue"))

@@ -28,6 +28,7 @@ struct Reaper: Sendable {
                 let moved = try LeaseScripts.Moved(
                     try await redis.run(
                         LeaseScripts.reap(keys, limit: 1000, pauseThresholdMs: pauseThresholdMs, maxExpiries: maxExpiries)))
+                ReclaimMetrics.record(moved)
                 if moved.requeued + moved.dead > 0 {
                     logger.info(
                         "Expired leases reclaimed",
@@ -50,6 +51,7 @@ struct Reaper: Sendable {
             let k = QueueKeys(namespace: namespace, queue: queue)
             let moved = try LeaseScripts.Moved(
                 try await redis.run(LeaseScripts.reclaimNode(k, node: node, cutoffMs: cutoffMs, maxExpiries: maxExpiries)))
+            ReclaimMetrics.record(moved)
             requeued += moved.requeued
             dead += moved.dead
         }

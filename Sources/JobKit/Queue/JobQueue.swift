@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import Tracing
 import Synchronization
 
 /// The producer's and operator's view of JobKit's queues: enqueue typed jobs, await their results,
@@ -59,13 +60,32 @@ public final class JobQueue: Sendable {
     /// Enqueues a job by name with an already-encoded payload (JSON by convention).
     @discardableResult
     public func enqueue(_ job: Job) async throws -> JobHandle {
+        try await traced(name: job.name, queue: job.options.queue, count: 1) { trace in
+            try await self.enqueueOne(job, trace: trace)
+        }
+    }
+
+    /// Runs `body` with the trace context to store in the jobs: with a tracer bootstrapped, inside a
+    /// `jobkit.enqueue` producer span (a child of the caller's span), whose context the jobs carry; else
+    /// with `""`, creating nothing.
+    func traced<T>(name: String, queue: String, count: Int, _ body: (String) async throws -> T) async throws -> T {
+        guard JobTrace.isActive else { return try await body("") }
+        return try await withSpan("jobkit.enqueue", ofKind: .producer) { span in
+            span.attributes["job.name"] = name
+            span.attributes["queue"] = queue
+            span.attributes["jobkit.count"] = count
+            return try await body(JobTrace.inject(span.context))
+        }
+    }
+
+    private func enqueueOne(_ job: Job, trace: String) async throws -> JobHandle {
         // One job, one script call, no grouping by queue: the path every producer takes most.
         try check(job)
         try await registerQueue(job.options.queue)
         let id = JobID.make()
         var args: [any RESPArgument] = [1]
         args.reserveCapacity(1 + QueueScripts.enqueueArgumentsPerJob)
-        Self.appendArguments(of: job, id: id, to: &args)
+        Self.appendArguments(of: job, id: id, trace: trace, to: &args)
         let command = QueueScripts.enqueue.evalsha(keys: [keys(job.options.queue).prefix], arguments: args)
         let values = try Self.enqueueReply(try await redis.send(command, loading: QueueScripts.enqueue))
         return JobHandle(
@@ -90,6 +110,13 @@ public final class JobQueue: Sendable {
     @discardableResult
     public func enqueueBulk(_ jobs: [Job]) async throws -> [JobHandle] {
         for job in jobs { try check(job) }
+        guard let first = jobs.first else { return [] }
+        return try await traced(name: first.name, queue: first.options.queue, count: jobs.count) { trace in
+            try await self.enqueueChunks(jobs, trace: trace)
+        }
+    }
+
+    private func enqueueChunks(_ jobs: [Job], trace: String) async throws -> [JobHandle] {
         try await registerQueues(jobs.map(\.options.queue))
         let connection = redis.pick()
         var handles: [JobHandle] = []
@@ -98,7 +125,7 @@ public final class JobQueue: Sendable {
         var start = 0
         while start < jobs.count {
             let end = min(jobs.count, start + 1000)
-            let prepared = try prepare(jobs[start..<end])
+            let prepared = try prepare(jobs[start..<end], trace: trace)
             let future = try await connection.submit(prepared.commands)
             if let (previous, replies) = inFlight {
                 handles += try await interpret(previous, replies: try await replies.get(), on: connection)
@@ -118,9 +145,15 @@ public final class JobQueue: Sendable {
     ///   when the idempotency key matched; `nil` when retention already removed it.
     /// - Throws: as ``enqueue(_:)-(Job)``.
     public func enqueueReturningRecord(_ job: Job) async throws -> (handle: JobHandle, record: JobRecord?) {
+        try await traced(name: job.name, queue: job.options.queue, count: 1) { trace in
+            try await self.enqueueOneReturningRecord(job, trace: trace)
+        }
+    }
+
+    private func enqueueOneReturningRecord(_ job: Job, trace: String) async throws -> (handle: JobHandle, record: JobRecord?) {
         try check(job)
         try await registerQueues([job.options.queue])
-        let prepared = try prepare([job][...])
+        let prepared = try prepare([job][...], trace: trace)
         let queue = job.options.queue
         let read = RedisCommand("HGETALL", keys(queue).job(prepared.ids[0]))
         let replies = try await redis.pipeline(prepared.commands + [read], loading: [QueueScripts.enqueue])
@@ -141,7 +174,7 @@ public final class JobQueue: Sendable {
     }
 
     /// Encodes `jobs`, which the caller has passed through ``check(_:)``.
-    func prepare(_ jobs: ArraySlice<Job>) throws -> Prepared {
+    func prepare(_ jobs: ArraySlice<Job>, trace: String = "") throws -> Prepared {
         // Group by queue, preserving order within each queue.
         var order: [String] = []
         var byQueue: [String: [Int]] = [:]
@@ -157,14 +190,14 @@ public final class JobQueue: Sendable {
             let keys = self.keys(queue)
             var args: [any RESPArgument] = [indices.count]
             args.reserveCapacity(1 + indices.count * QueueScripts.enqueueArgumentsPerJob)
-            for i in indices { Self.appendArguments(of: list[i], id: ids[i], to: &args) }
+            for i in indices { Self.appendArguments(of: list[i], id: ids[i], trace: trace, to: &args) }
             commands.append(QueueScripts.enqueue.evalsha(keys: [keys.prefix], arguments: args))
         }
         return Prepared(jobs: jobs, ids: ids, order: order, byQueue: byQueue, commands: commands)
     }
 
     /// Appends one job's arguments to an enqueue script call, in the script's order.
-    static func appendArguments(of job: Job, id: String, to args: inout [any RESPArgument]) {
+    static func appendArguments(of job: Job, id: String, trace: String, to args: inout [any RESPArgument]) {
         let o = job.options
         args.append(id)
         args.append(job.name)
@@ -179,6 +212,7 @@ public final class JobQueue: Sendable {
         args.append(o.correlationID ?? "")
         args.append(o.idempotencyKey ?? "")
         args.append(Int(o.idempotencyKey == nil ? 0 : o.idempotencyTTL.milliseconds))
+        args.append(trace)
     }
 
     /// The flattened `[id, created, ...]` of an enqueue reply, or the error it carries.

@@ -39,7 +39,7 @@ enum LuaPrelude {
         -- Writes one new job's hash; appends its (score, id) to `ready` or (due, id) to `scheduled` for one
         -- ZADD by the caller. Defaults are not stored: priority 0, attempts 0, token 0, timeoutMs 0.
         local function add_job(id, name, payload, priority, due, now, seq, maxAttempts, backoff, timeoutMs, tenant,
-                               correlation, idem, ready, scheduled)
+                               correlation, idem, trace, ready, scheduled)
           local key = P .. 'job:' .. id
           local score = (1000 - priority) * 2199023255552 + seq
           if due > now then
@@ -58,6 +58,7 @@ enum LuaPrelude {
           if tenant ~= '' then redis.call('HSET', key, 'tenant', tenant) end
           if correlation ~= '' then redis.call('HSET', key, 'correlation', correlation) end
           if idem ~= '' then redis.call('HSET', key, 'idem', idem) end
+          if trace ~= '' then redis.call('HSET', key, 'trace', trace) end
         end
         -- The wake list holds at most one marker: pushed only when empty (cheaper than LPUSH + LTRIM on every
         -- enqueue while the workers are busy and nobody pops it).

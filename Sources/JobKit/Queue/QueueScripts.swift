@@ -1,13 +1,14 @@
 /// The producer- and operator-side scripts of a queue. Each runs as one atomic call.
 enum QueueScripts {
     /// The number of ``enqueue`` arguments per job (the script's `W`).
-    static let enqueueArgumentsPerJob = 13
+    static let enqueueArgumentsPerJob = 14
 
     /// Enqueues `count` jobs.
     ///
-    /// KEYS: 1 queue prefix. ARGV: 1 count, then per job 13 values: id, name, payload,
+    /// KEYS: 1 queue prefix. ARGV: 1 count, then per job 14 values: id, name, payload,
     /// priority, delayMs, runAtMs (0 = none), maxAttempts, backoff, timeoutMs (0 = the worker's default),
-    /// tenant, correlation, idempotency key ('' = none), idempotency TTL in ms (ignored without a key).
+    /// tenant, correlation, idempotency key ('' = none), idempotency TTL in ms (ignored without a key),
+    /// trace context ('' = none; the producer's injected carrier as a JSON object).
     /// Every job is validated before the first write, so the script either refuses the whole call with an
     /// `ERR invalid enqueue: ...` error reply and writes nothing, or runs to the end. Pushes the wake marker
     /// once (also for delayed jobs, so that idle fetchers recompute how long to wait).
@@ -15,7 +16,7 @@ enum QueueScripts {
     /// existing job, whose id is returned.
     static let enqueue = RedisScript(
         LuaPrelude.keyed + """
-            local W = 13
+            local W = 14
             local count = tonumber(ARGV[1])
             if not count or count < 0 or count ~= math.floor(count) or #ARGV ~= 1 + count * W then
               return redis.error_reply('ERR invalid enqueue: ' .. #ARGV .. ' arguments for ' .. tostring(ARGV[1]) .. ' jobs')
@@ -69,7 +70,7 @@ enum QueueScripts {
                 local due = tonumber(ARGV[b + 5])
                 if due == 0 and tonumber(ARGV[b + 4]) > 0 then due = now + tonumber(ARGV[b + 4]) end
                 add_job(id, ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3]), due, now, seq, ARGV[b + 6], ARGV[b + 7],
-                  ARGV[b + 8], ARGV[b + 9], ARGV[b + 10], idem, ready, scheduled)
+                  ARGV[b + 8], ARGV[b + 9], ARGV[b + 10], idem, ARGV[b + 13], ready, scheduled)
                 out[#out + 1] = id
                 out[#out + 1] = 1
               end

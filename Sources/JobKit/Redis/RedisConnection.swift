@@ -79,7 +79,7 @@ public final class RedisConnection: RedisCommandable, Sendable {
     ///
     /// - Throws: `RedisError` — `serverError` for an error reply, `timeout`, `connectionClosed`.
     public func send(_ command: RedisCommand) async throws -> RESPValue {
-        try await send(command, timeout: configuration.commandTimeout)
+        try await RedisMetrics.measure { try await send(command, timeout: configuration.commandTimeout) }
     }
 
     /// Sends one command with its own timeout (for blocking commands, longer than their block time).
@@ -118,6 +118,10 @@ public final class RedisConnection: RedisCommandable, Sendable {
     /// - Throws: `RedisError` — `timeout` or `connectionClosed` for the batch as a whole.
     public func pipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
         if commands.isEmpty { return [] }
+        return try await RedisMetrics.measure { try await sendPipeline(commands) }
+    }
+
+    private func sendPipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
         let connected = try await connection()
         let deadline = configuration.commandTimeout.map { NIODeadline.now() + $0.timeAmount }
         let buffers = commands.map(\.bytes)

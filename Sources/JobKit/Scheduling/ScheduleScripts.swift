@@ -57,7 +57,7 @@ enum ScheduleScripts {
                 redis.call('SET', P .. 'idem:' .. idem, ARGV[b + 2], 'PX', 3600000)
                 seq = seq + 1
                 add_job(ARGV[b + 2], ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[b + 1]), now, seq, ARGV[8],
-                  'exp:1000:3600000', ARGV[9], '', 'schedule:' .. name, idem, ready, scheduled)
+                  'exp:1000:3600000', ARGV[9], '', 'schedule:' .. name, idem, '', ready, scheduled)
                 ids[#ids + 1] = ARGV[b + 2]
                 lastTick = ARGV[b]
               end

@@ -20,6 +20,8 @@ final class LeaseKeeper: Sendable {
     struct Call: Sendable {
         var queue: String
         var call: RedisScriptCall
+        /// The leases the call renews.
+        var held: Int
     }
 
     private let running = Mutex<[Key: JobControl]>([:])
@@ -74,7 +76,7 @@ final class LeaseKeeper: Sendable {
             let call = LeaseScripts.renew(
                 QueueKeys(namespace: namespace, queue: queue), lease: leaseDuration, node: nodeID,
                 pauseThresholdMs: pauseThresholdMs, unheldAfterMs: unheldAfterMs, held: jobs)
-            return Call(queue: queue, call: call)
+            return Call(queue: queue, call: call, held: jobs.count)
         }
     }
 
@@ -88,7 +90,10 @@ final class LeaseKeeper: Sendable {
             logger.error("Lease renewal reply malformed", metadata: ["queue.name": "\(call.queue)"])
             return
         }
-        for pair in parts[0].pairs {
+        let lost = parts[0].pairs
+        WorkerMetrics.leaseRenewals.increment(by: max(0, call.held - lost.count))
+        WorkerMetrics.leasesLost.increment(by: lost.count)
+        for pair in lost {
             let key = Key(id: pair.key, token: pair.value.string ?? "")
             guard let control = running.withLock({ $0[key] }) else { continue }
             logger.warning(

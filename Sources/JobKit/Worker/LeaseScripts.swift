@@ -92,8 +92,9 @@ enum LeaseScripts {
     ///
     /// KEYS: 1 queue prefix. ARGV: 1 count, 2 lease ms, 3 node id.
     /// Reply: `[status, nextDueMs, (id, token, name, payload, attempt, maxAttempts, timeoutMs, tenant,
-    /// correlation, enqueuedAt) × n]`; status 1 = ok, 0 = paused; nextDueMs = ms until the earliest
-    /// scheduled or retrying job is due, -1 when none.
+    /// correlation, enqueuedAt, runAt, trace, claimedAt) × n]` (``ClaimedJob/fieldsPerJob`` per job); status
+    /// 1 = ok, 0 = paused; nextDueMs = ms until the earliest scheduled or retrying job is due, -1 when none;
+    /// runAt '' when the job was not delayed; trace '' when the producer carried no trace context.
     static let claim = RedisScript(
         prelude + """
             local now = now_ms()
@@ -129,7 +130,7 @@ enum LeaseScripts {
               local id = popped[i]
               local key = P .. 'job:' .. id
               local f = redis.call('HMGET', key, 'name', 'payload', 'attempts', 'maxAttempts', 'timeoutMs', 'tenant',
-                'correlation', 'enqueuedAt', 'token')
+                'correlation', 'enqueuedAt', 'token', 'runAt', 'trace')
               if f[1] then
                 local attempt = tonumber(f[3] or '0') + 1
                 local token = tonumber(f[9] or '0') + 1
@@ -140,7 +141,7 @@ enum LeaseScripts {
                 local n = #out
                 out[n + 1] = id; out[n + 2] = token; out[n + 3] = f[1]; out[n + 4] = f[2]; out[n + 5] = attempt
                 out[n + 6] = f[4]; out[n + 7] = f[5] or '0'; out[n + 8] = f[6] or ''; out[n + 9] = f[7] or ''
-                out[n + 10] = f[8]
+                out[n + 10] = f[8]; out[n + 11] = f[10] or ''; out[n + 12] = f[11] or ''; out[n + 13] = now
               end
             end
             if #leases > 0 then redis.call('ZADD', P .. 'active', unpack(leases)) end

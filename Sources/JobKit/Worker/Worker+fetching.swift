@@ -28,6 +28,7 @@ extension Worker {
                     let reply = try await redis.run(
                         LeaseScripts.claim(keys, count: min(free - claimed, 1000), lease: options.leaseDuration, node: options.nodeID))
                     let (_, due, jobs) = try ClaimedJob.parse(reply, queue: queue)
+                    if !jobs.isEmpty { metrics.claimBatch.record(jobs.count) }
                     logger.trace(
                         "Claimed", metadata: ["queue.name": "\(queue)", "count": "\(jobs.count)", "next.due.ms": "\(due)"])
                     if due >= 0 { nextDue = min(nextDue, due) }

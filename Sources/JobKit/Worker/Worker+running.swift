@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import Tracing
 
 /// Running: one task per claimed attempt, and recording how it ended (complete, retry, dead, cancel, hand
 /// back) with fenced scripts.
@@ -23,16 +24,18 @@ extension Worker {
             id: job.id, name: job.name, queue: job.queue, attempt: job.attempt, maxAttempts: job.maxAttempts,
             tenantID: job.tenant, correlationID: job.correlation, enqueuedAtMs: job.enqueuedAt, baseLogger: logger,
             namespace: namespace, redis: redis, control: control)
+        let series = metrics.job(queue: job.queue, name: job.name)
+        series.started.increment()
+        if let wait = job.waitMs { series.wait.recordMilliseconds(wait) }
+        let began = ContinuousClock.now
         let outcome: JobOutcome
-        if let entry {
-            do {
-                outcome = .success(try await entry.handler(job.payload, context))
-            } catch {
-                outcome = .thrown(error)
-            }
+        if JobTrace.isActive {
+            outcome = await runTraced(job, entry: entry, context: context)
         } else {
-            outcome = .thrown(JobPayloadError(description: "unknown job name '\(job.name)'"))
+            outcome = await run(job, entry: entry, context: context)
         }
+        let took = ContinuousClock.now - began
+        series.duration.recordNanoseconds(took.components.seconds * 1_000_000_000 + took.components.attoseconds / 1_000_000_000)
         defer { finished(control) }
         // Handed back by a worker that stopped without waiting for this handler: nothing to write.
         guard control.claimFinalization() else { return }
@@ -43,8 +46,36 @@ extension Worker {
         if case .success(let result) = outcome, reason == nil || (control.finishedByHandler && reason != .leaseLost) {
             acker.complete(queue: job.queue, .init(id: job.id, token: job.token, result: result))
             state.withLock { $0.processed += 1 }
+            series.completed.increment()
         } else {
             await finalizeUnsuccessful(control, outcome: outcome, logger: context.logger)
+        }
+    }
+
+    private func run(_ job: ClaimedJob, entry: JobRegistry.Entry?, context: JobContext) async -> JobOutcome {
+        guard let entry else { return .thrown(JobPayloadError(description: "unknown job name '\(job.name)'")) }
+        do {
+            return .success(try await entry.handler(job.payload, context))
+        } catch {
+            return .thrown(error)
+        }
+    }
+
+    /// The attempt inside a `jobkit.run` consumer span, a child of the producer's span when the job carries
+    /// its trace context; the handler's own spans are children of it.
+    private func runTraced(_ job: ClaimedJob, entry: JobRegistry.Entry?, context: JobContext) async -> JobOutcome {
+        let parent = job.trace.map(JobTrace.extract) ?? .topLevel
+        return await withSpan("jobkit.run", context: parent, ofKind: .consumer) { span in
+            span.attributes["job.id"] = job.id
+            span.attributes["job.name"] = job.name
+            span.attributes["queue"] = job.queue
+            span.attributes["jobkit.attempt"] = job.attempt
+            let outcome = await run(job, entry: entry, context: context)
+            if case .thrown(let error) = outcome {
+                span.recordError(error)
+                span.setStatus(SpanStatus(code: .error))
+            }
+            return outcome
         }
     }
 
@@ -99,16 +130,22 @@ extension Worker {
                         keys, id: job.id, token: job.token, kind: kind, error: text, delay: delay,
                         jitter: Double.random(in: 0..<1), node: options.nodeID))
                 let outcome = try LeaseScripts.failOutcome(reply)
+                let series = metrics.job(queue: job.queue, name: job.name)
+                if kind == .error || kind == .poison, outcome != .refused { series.failed.increment() }
                 switch outcome {
                 case .dead:
+                    series.dead.increment()
                     state.withLock { $0.failed += 1 }
                     logger.warning("Job dead", metadata: ["error": "\(text)"])
                 case .refused:
+                    metrics.resultsRefused.increment()
                     logger.warning("Failure refused: the job's lease is no longer ours")
                 case .canceled:
+                    series.canceled.increment()
                     state.withLock { $0.failed += 1 }
                     logger.info("Job canceled")
                 case .retrying, .scheduled:
+                    series.retried.increment()
                     state.withLock { $0.failed += 1 }
                     logger.debug("Job failed; retrying", metadata: ["outcome": "\(outcome)", "error": "\(text)"])
                 }

@@ -24,6 +24,7 @@ public final class Worker: Service, Sendable {
     /// One dedicated connection per fetch loop, for its blocking waits.
     let fetchers: [RedisConnection]
     let state = Mutex(State())
+    let metrics: WorkerMetrics
 
     struct State {
         var stopping = false
@@ -63,7 +64,10 @@ public final class Worker: Service, Sendable {
             redis.makeDedicatedConnection(name: "jobkit-fetch-\(options.nodeID)-\($0)")
         }
         let ackLogger = logger
+        let metrics = WorkerMetrics(registry: registry)
+        self.metrics = metrics
         self.acker = Acker(redis: redis, namespace: namespace, logger: logger) { queue, ids in
+            metrics.resultsRefused.increment(by: ids.count)
             ackLogger.warning(
                 "Completion refused: the lease was taken over or the job was deleted",
                 metadata: ["queue.name": "\(queue)", "job.ids": "\(ids.joined(separator: ","))"])

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOSSL
+import Prometheus
 
 /// How the HTTP surface is served: address, TLS, credentials, limits and the routes added by other modules.
 public struct HTTPServerConfiguration: Sendable {
@@ -18,8 +19,12 @@ public struct HTTPServerConfiguration: Sendable {
     public var publicMetrics = false
     /// The largest request body read, in bytes (default 1 MiB); larger ones get 413 `payload_too_large`.
     public var maxBodyBytes = 1 << 20
-    /// Routes other modules add (a `/metrics` endpoint, webhook endpoints), each behind its access rule.
+    /// Routes other modules add (webhook endpoints), each behind its access rule.
     public var extraRoutes: [HTTPRouteRegistration] = []
+    /// The registry the process's swift-metrics factory writes to: with one, `GET /metrics` serves it and the
+    /// cluster gauges (behind a key unless ``publicMetrics``), and requests are counted into it. Without,
+    /// `/metrics` is 404.
+    public var metrics: PrometheusCollectorRegistry?
 
     public init(host: String = "127.0.0.1", port: Int = 8080) {
         self.host = host

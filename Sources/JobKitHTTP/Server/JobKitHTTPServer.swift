@@ -37,6 +37,9 @@ public final class JobKitHTTPServer: Service, Sendable {
     /// The router: request ids and logs, JSON errors, API keys, then the routes.
     public func makeRouter() -> Router<JobKitRequestContext> {
         let router = Router(context: JobKitRequestContext.self)
+        if configuration.metrics != nil { router.add(middleware: HTTPMetricsMiddleware()) }
+        // A server span per request, whose context the jobs it enqueues carry (only with a tracer bootstrapped).
+        if JobTrace.isActive { router.add(middleware: TracingMiddleware()) }
         router.add(middleware: RequestLogMiddleware())
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: APIKeyAuthenticator(keys: configuration.apiKeys))
@@ -52,6 +55,10 @@ public final class JobKitHTTPServer: Service, Sendable {
         let v1 = group(open: false).group("v1")
         JobRoutes(queue: queue, maxBodyBytes: configuration.maxBodyBytes).register(on: v1)
         QueueRoutes(queue: queue).register(on: v1)
+        if let registry = configuration.metrics {
+            MetricsRoutes(registry: registry, gauges: ClusterGauges(checker: checker, registry: registry))
+                .register(on: group(open: configuration.publicMetrics))
+        }
         for extra in configuration.extraRoutes {
             let open: Bool
             switch extra.access {

@@ -45,6 +45,7 @@ struct HTTPOptions: ParsableArguments {
             configuration.publicHealth = publicHealth
             configuration.publicMetrics = publicMetrics
             configuration.maxBodyBytes = try Self.bytes(maxBody)
+            configuration.metrics = CLI.metricsRegistry
             if let tlsCert, let tlsKey {
                 configuration.tls = .init(certificatePath: tlsCert, keyPath: tlsKey)
             }
