@@ -8,9 +8,12 @@ public struct JobDependencies: Sendable {
     public var redis: RedisPool
     /// The node's key namespace.
     public var namespace: String
+    /// The node's PostgreSQL, when it has one (`--database`, `DATABASE_URL`).
+    public var database: PostgresDatabase?
 
-    public init(redis: RedisPool, namespace: String) {
+    public init(redis: RedisPool, namespace: String, database: PostgresDatabase? = nil) {
         self.redis = redis
         self.namespace = namespace
+        self.database = database
     }
 }

@@ -13,7 +13,7 @@ public struct NightlyMaintenanceJob: JobPayload {
             context.logger.info(
                 "Queue counts",
                 metadata: [
-                    "queue.name": "\(name)", "ready": "\(counts.ready)", "active": "\(counts.active)",
+                    "queue": "\(name)", "ready": "\(counts.ready)", "active": "\(counts.active)",
                     "dead": "\(counts.dead)", "completed": "\(counts.completed)",
                 ])
         }

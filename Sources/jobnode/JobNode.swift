@@ -7,7 +7,12 @@ import NIOPosix
 struct JobNode: AsyncParsableCommand {
     static func main() async {
         // Swift concurrency runs on NIO's event-loop threads: no thread hop between a task and its connection.
-        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        // Not with OTLP export: swift-otel 1.6's exporters shut their HTTP client down synchronously when they are
+        // released at the end of the run, which AsyncHTTPClient forbids (a trap) on an event-loop thread, and
+        // with NIO as the executor every task runs on one.
+        if !CommandLine.arguments.contains(where: { $0 == "--otlp-endpoint" || $0.hasPrefix("--otlp-endpoint=") }) {
+            _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {

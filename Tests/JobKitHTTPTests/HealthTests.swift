@@ -3,6 +3,8 @@ import HTTPTypes
 import JobKit
 import JobKitHTTP
 import JobKitTestSupport
+import Jobs
+import ServiceLifecycle
 import Testing
 
 @Suite("Health", .serialized)
@@ -74,6 +76,57 @@ struct HealthTests {
                     try await Task.sleep(for: .milliseconds(100))
                 }
                 #expect(status == "ok")
+            }
+        }
+    }
+
+    @Test("with PostgreSQL stopped (SIGSTOP) /health/detailed answers within 2 s, degraded with postgres down; ready is 503; both recover")
+    func postgresHung() async throws {
+        try await PostgresServerProcess.with { (pg: PostgresServerProcess) async throws in
+            let database = try PostgresDatabase(url: pg.url, maxConnections: 2, logger: TestEnvironment.logger)
+            let group = ServiceGroup(configuration: .init(services: [database], logger: TestEnvironment.logger))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                defer { tasks.cancelAll() }
+                try await HTTPHarness.with(configure: { $0.dependencies = [database] }) { (h: HTTPHarness) async throws in
+                    let up = try await h.request(.get, "/health/detailed")
+                    let postgres = try #require(up.json["postgres"] as? [String: Any], "\(up.body)")
+                    #expect(postgres["status"] as? String == "ok", "\(up.body)")
+                    #expect(postgres["latencyMs"] is Double)
+                    #expect((postgres["pool"] as? [String: Any])?["maxConnections"] as? Int == 2)
+                    #expect(try await h.request(.get, "/health/ready").status == 200)
+
+                    pg.signal(SIGSTOP)
+                    do {
+                        let clock = ContinuousClock()
+                        let start = clock.now
+                        let detailed = try await h.request(.get, "/health/detailed")
+                        let elapsed = clock.now - start
+                        #expect(elapsed < .seconds(2), "took \(elapsed)")
+                        #expect(detailed.status == 200)
+                        #expect(detailed.json["status"] as? String == "degraded", "\(detailed.body)")
+                        #expect((detailed.json["postgres"] as? [String: Any])?["status"] as? String == "down")
+                        #expect((detailed.json["redis"] as? [String: Any])?["status"] as? String != "down")
+                        let ready = try await h.request(.get, "/health/ready")
+                        #expect(ready.status == 503)
+                        #expect(ready.errorCode == "postgres_unavailable")
+                        #expect(try await h.request(.get, "/health").status == 200)
+                    } catch {
+                        pg.signal(SIGCONT)
+                        throw error
+                    }
+                    pg.signal(SIGCONT)
+                    let deadline = ContinuousClock.now + .seconds(15)
+                    var status = ""
+                    while ContinuousClock.now < deadline {
+                        status = (try await h.request(.get, "/health/detailed").json["postgres"] as? [String: Any])?["status"] as? String ?? ""
+                        if status == "ok" { break }
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    #expect(status == "ok")
+                    #expect(try await h.request(.get, "/health/ready").status == 200)
+                }
+                await group.triggerGracefulShutdown()
             }
         }
     }

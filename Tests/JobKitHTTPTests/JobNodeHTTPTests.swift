@@ -76,4 +76,61 @@ struct JobNodeHTTPTests {
             #expect(httpStopped.lowerBound < nodeStopped.lowerBound)
         }
     }
+
+    @Test("--log-format json: a job's lines carry job.id, job.name, queue, tenant, correlation.id, attempt, node.id, duration_ms; request lines their request id")
+    func jsonLogs() async throws {
+        try await withTestNamespace { ns in
+            let dir = try TestEnvironment.makeTemporaryDirectory("json-logs")
+            let node = try JobNodeProcess(
+                ["run", "--namespace", ns, "--http", "127.0.0.1:0", "--queues", "logs", "--heartbeat", "200ms", "--lease", "3s",
+                 "--dead-node-timeout", "1s", "--no-scheduler", "--log-format", "json"],
+                logPath: dir + "/run.log")
+            // Every line is one JSON object; find the HTTP port in them.
+            func lines() -> [[String: String]] {
+                node.log.split(separator: "\n").compactMap {
+                    (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: String]
+                }
+            }
+            let deadline = ContinuousClock.now + .seconds(20)
+            var port: Int?
+            while port == nil && ContinuousClock.now < deadline && node.process.isRunning {
+                port = lines().lazy.compactMap { $0["http.port"].flatMap(Int.init) }.first
+                if port == nil { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            let httpPort = try #require(port, "no http.port in \(node.log.suffix(2000))")
+            let body = #"{"name":"jobkit.fail","queue":"logs","payload":{"times":-1},"maxAttempts":1,"tenant":"tenant-7"}"#
+            let reply = try await TestClient.withClient(host: "127.0.0.1", port: httpPort) { client in
+                try await client.execute(
+                    .init("/v1/jobs", method: .post, headers: [.contentType: "application/json", HTTPField.Name("X-Request-Id")!: "req-json-1"],
+                          body: ByteBuffer(string: body)))
+            }
+            #expect(reply.status == .created)
+            #expect(reply.headers[HTTPField.Name("X-Request-Id")!] == "req-json-1")
+            let id = try #require(
+                (try JSONSerialization.jsonObject(with: Data(buffer: reply.body ?? ByteBuffer())) as? [String: Any])?["id"] as? String)
+            // The job fails once and is dead: the worker's line about it carries the job's fields.
+            var dead: [String: String]?
+            let until = ContinuousClock.now + .seconds(20)
+            while dead == nil && ContinuousClock.now < until {
+                dead = lines().first { $0["msg"] == "Job dead" && $0["job.id"] == id }
+                if dead == nil { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            let line = try #require(dead, "no 'Job dead' line in \(node.log.suffix(3000))")
+            #expect(line["job.name"] == "jobkit.fail")
+            #expect(line["queue"] == "logs")
+            #expect(line["tenant"] == "tenant-7")
+            #expect(line["correlation.id"] == "req-json-1")
+            #expect(line["attempt"] == "1")
+            #expect(line["node.id"].map { !$0.isEmpty } == true)
+            #expect(line["duration_ms"].flatMap(Double.init) != nil, "\(line)")
+            #expect(line["level"] == "warning")
+            let request = try #require(lines().first { $0["msg"] == "HTTP request" && $0["request.id"] == "req-json-1" })
+            #expect(request["http.method"] == "POST")
+            #expect(request["http.route"] == "/v1/jobs")
+            #expect(request["http.status"] == "201")
+            #expect(request["duration_ms"].flatMap(Double.init) != nil)
+            node.process.signal(SIGTERM)
+            #expect(await node.process.wait(timeout: .seconds(30)) == 0)
+        }
+    }
 }

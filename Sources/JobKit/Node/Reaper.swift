@@ -32,10 +32,10 @@ struct Reaper: Sendable {
                 if moved.requeued + moved.dead > 0 {
                     logger.info(
                         "Expired leases reclaimed",
-                        metadata: ["queue.name": "\(queue)", "requeued": "\(moved.requeued)", "dead": "\(moved.dead)"])
+                        metadata: ["queue": "\(queue)", "requeued": "\(moved.requeued)", "dead": "\(moved.dead)"])
                 }
             } catch {
-                logger.debug("Reaper failed", metadata: ["queue.name": "\(queue)", "error": "\(error)"])
+                logger.debug("Reaper failed", metadata: ["queue": "\(queue)", "error": "\(error)"])
             }
         }
     }

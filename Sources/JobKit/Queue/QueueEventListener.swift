@@ -154,7 +154,7 @@ final class QueueEventListener: Sendable {
                     for w in waiting { w.resolve(.success(outcome)) }
                 }
             } catch {
-                logger.debug("Event stream read failed", metadata: ["queue.name": "\(queue)", "error": "\(error)"])
+                logger.debug("Event stream read failed", metadata: ["queue": "\(queue)", "error": "\(error)"])
                 try? await Task.sleep(for: .milliseconds(100))
             }
         }

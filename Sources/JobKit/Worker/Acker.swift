@@ -96,7 +96,7 @@ final class Acker: Sendable {
                 let replies = try await redis.run(calls)
                 for (queue, reply) in zip(queues, replies) {
                     if case .error(let text) = reply {
-                        logger.error("Completion script failed", metadata: ["queue.name": "\(queue)", "error": "\(String(buffer: text))"])
+                        logger.error("Completion script failed", metadata: ["queue": "\(queue)", "error": "\(String(buffer: text))"])
                         continue
                     }
                     let refused = (reply.array ?? []).compactMap(\.string)

@@ -17,15 +17,16 @@ public struct JobContext: Sendable {
     public let correlationID: String?
     /// When the job was enqueued (Redis time, ms since the Unix epoch).
     public let enqueuedAtMs: Int64
-    /// A logger that already carries `job.id`, `job.name`, `job.attempt`, `queue.name`, `tenant.id` and
-    /// `correlation.id` (built on first use, so that jobs that never log don't pay for it).
+    /// A logger that already carries `job.id`, `job.name`, `attempt`, `queue`, `tenant`, `correlation.id`
+    /// and the worker's `node.id` (built on first use, so that jobs that never log don't pay for it). The
+    /// worker's own line about the attempt's outcome adds `duration_ms`.
     public var logger: Logger {
         var l = baseLogger
         l[metadataKey: "job.id"] = "\(id)"
         l[metadataKey: "job.name"] = "\(name)"
-        l[metadataKey: "job.attempt"] = "\(attempt)"
-        l[metadataKey: "queue.name"] = "\(queue)"
-        if let tenantID { l[metadataKey: "tenant.id"] = "\(tenantID)" }
+        l[metadataKey: "attempt"] = "\(attempt)"
+        l[metadataKey: "queue"] = "\(queue)"
+        if let tenantID { l[metadataKey: "tenant"] = "\(tenantID)" }
         if let correlationID { l[metadataKey: "correlation.id"] = "\(correlationID)" }
         return l
     }

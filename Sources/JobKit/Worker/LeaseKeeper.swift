@@ -83,11 +83,11 @@ final class LeaseKeeper: Sendable {
     /// Applies one renewal reply: stops the attempts whose lease is lost.
     func apply(_ call: Call, reply: RESPValue) {
         if case .error(let text) = reply {
-            logger.error("Lease renewal failed", metadata: ["queue.name": "\(call.queue)", "error": "\(String(buffer: text))"])
+            logger.error("Lease renewal failed", metadata: ["queue": "\(call.queue)", "error": "\(String(buffer: text))"])
             return
         }
         guard let parts = reply.array, parts.count == 2 else {
-            logger.error("Lease renewal reply malformed", metadata: ["queue.name": "\(call.queue)"])
+            logger.error("Lease renewal reply malformed", metadata: ["queue": "\(call.queue)"])
             return
         }
         let lost = parts[0].pairs
@@ -98,13 +98,13 @@ final class LeaseKeeper: Sendable {
             guard let control = running.withLock({ $0[key] }) else { continue }
             logger.warning(
                 "Lease lost; stopping the job",
-                metadata: ["job.id": "\(key.id)", "queue.name": "\(call.queue)", "job.token": "\(key.token)"])
+                metadata: ["job.id": "\(key.id)", "queue": "\(call.queue)", "job.token": "\(key.token)"])
             control.stop(.leaseLost)
         }
         if let handed = parts[1].int, handed > 0 {
             logger.warning(
                 "Leases held in Redis but not by this node were handed back (a lost claim reply?)",
-                metadata: ["queue.name": "\(call.queue)", "count": "\(handed)"])
+                metadata: ["queue": "\(call.queue)", "count": "\(handed)"])
         }
     }
 

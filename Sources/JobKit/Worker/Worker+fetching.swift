@@ -30,7 +30,7 @@ extension Worker {
                     let (_, due, jobs) = try ClaimedJob.parse(reply, queue: queue)
                     if !jobs.isEmpty { metrics.claimBatch.record(jobs.count) }
                     logger.trace(
-                        "Claimed", metadata: ["queue.name": "\(queue)", "count": "\(jobs.count)", "next.due.ms": "\(due)"])
+                        "Claimed", metadata: ["queue": "\(queue)", "count": "\(jobs.count)", "next.due.ms": "\(due)"])
                     if due >= 0 { nextDue = min(nextDue, due) }
                     for job in jobs { start(job) }
                     claimed += jobs.count

@@ -48,7 +48,9 @@ extension Worker {
             state.withLock { $0.processed += 1 }
             series.completed.increment()
         } else {
-            await finalizeUnsuccessful(control, outcome: outcome, logger: context.logger)
+            var logger = context.logger
+            logger[metadataKey: "duration_ms"] = "\(took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000)"
+            await finalizeUnsuccessful(control, outcome: outcome, logger: logger)
         }
     }
 
@@ -169,11 +171,11 @@ extension Worker {
             let keys = QueueKeys(namespace: namespace, queue: queue)
             do {
                 _ = try await redis.run(LeaseScripts.release(keys, jobs))
-                logger.debug("Jobs handed back", metadata: ["queue.name": "\(queue)", "count": "\(jobs.count)"])
+                logger.debug("Jobs handed back", metadata: ["queue": "\(queue)", "count": "\(jobs.count)"])
             } catch {
                 logger.error(
                     "Cannot hand jobs back; they run again when their leases expire",
-                    metadata: ["queue.name": "\(queue)", "error": "\(error)"])
+                    metadata: ["queue": "\(queue)", "error": "\(error)"])
             }
         }
     }

@@ -70,7 +70,7 @@ public final class Worker: Service, Sendable {
             metrics.resultsRefused.increment(by: ids.count)
             ackLogger.warning(
                 "Completion refused: the lease was taken over or the job was deleted",
-                metadata: ["queue.name": "\(queue)", "job.ids": "\(ids.joined(separator: ","))"])
+                metadata: ["queue": "\(queue)", "job.ids": "\(ids.joined(separator: ","))"])
         }
         let leases = LeaseKeeper(
             namespace: namespace, nodeID: options.nodeID, queues: options.queues.map(\.name),

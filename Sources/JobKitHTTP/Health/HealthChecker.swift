@@ -10,13 +10,18 @@ public struct HealthChecker: Sendable {
     /// The pool whose connections the report counts (the server's own).
     public let servedPool: RedisPool
     public let namespace: String
+    /// Checked besides Redis (PostgreSQL when the node has a database).
+    public let dependencies: [any HealthDependency]
     /// Each health command's timeout (connect included).
     public static let commandTimeout: Duration = .milliseconds(500)
 
     /// - Parameters:
     ///   - configuration: the server's Redis configuration; the checker's pool copies it with short timeouts.
     ///   - servedPool: the pool whose connected connections the report counts.
-    public init(configuration: RedisConfiguration, servedPool: RedisPool, namespace: String) {
+    ///   - dependencies: checked besides Redis, each with ``commandTimeout`` as its deadline.
+    public init(
+        configuration: RedisConfiguration, servedPool: RedisPool, namespace: String, dependencies: [any HealthDependency] = []
+    ) {
         var config = configuration
         config.commandTimeout = Self.commandTimeout
         config.connectTimeout = Self.commandTimeout
@@ -24,15 +29,45 @@ public struct HealthChecker: Sendable {
         self.redis = RedisPool(configuration: config, size: 1)
         self.servedPool = servedPool
         self.namespace = namespace
+        self.dependencies = dependencies
     }
 
-    /// True when Redis answers a `PING` within the timeout.
-    public func ready() async -> Result<Void, any Error> {
-        do {
-            try await redis.ping()
-            return .success(())
-        } catch {
-            return .failure(error)
+    /// Why `/health/ready` says no: the dependency and what happened.
+    public struct NotReady: Error, Sendable {
+        /// `redis` or a dependency's name.
+        public var dependency: String
+        public var message: String
+    }
+
+    /// Succeeds when Redis answers a `PING` within the timeout, and every dependency its check.
+    public func ready() async -> Result<Void, NotReady> {
+        async let redisAnswer: NotReady? = {
+            do {
+                try await redis.ping()
+                return nil
+            } catch {
+                return NotReady(dependency: "redis", message: Self.describe(error))
+            }
+        }()
+        var failures: [NotReady] = []
+        for part in await dependencyParts() where !part.health.isUp {
+            failures.append(NotReady(dependency: part.name, message: part.health.error ?? part.health.status))
+        }
+        if let redisFailure = await redisAnswer { failures.insert(redisFailure, at: 0) }
+        return failures.first.map { .failure($0) } ?? .success(())
+    }
+
+    /// Every dependency's check, concurrently, each with its deadline.
+    func dependencyParts() async -> [(name: String, health: DependencyHealth)] {
+        await withTaskGroup(of: (Int, String, DependencyHealth).self) { group in
+            for (i, dependency) in dependencies.enumerated() {
+                group.addTask {
+                    (i, dependency.name, await DependencyHealth.checkWithDeadline(dependency, timeout: Self.commandTimeout))
+                }
+            }
+            var parts: [(Int, String, DependencyHealth)] = []
+            for await part in group { parts.append(part) }
+            return parts.sorted { $0.0 < $1.0 }.map { ($0.1, $0.2) }
         }
     }
 
@@ -44,16 +79,21 @@ public struct HealthChecker: Sendable {
         async let queuesPart = queuesCheck()
         async let nodesPart = nodesCheck()
         async let schedulesPart = schedulerCheck()
+        async let dependencyPart = dependencyParts()
         let r = await redisPart
         let q = await queuesPart
         let (n, nodeCount) = await nodesPart
         var s = await schedulesPart
         s.running = nodeCount > 0
+        let deps = await dependencyPart
         var status = [r.status, q.status, n.status, s.status].max() ?? .ok
+        // A database that does not answer degrades the node (jobs that need it fail and retry); Redis down is down.
+        if deps.contains(where: { !$0.health.isUp }) { status = max(status, .degraded) }
         if r.status == .down { status = .down }
         return HealthReport(
             status: status, durationMs: Self.milliseconds(clock.now - start), redis: r,
-            postgres: ["status": "not configured"], circuits: [:], scheduler: s, nodes: n, queues: q)
+            postgres: deps.first { $0.name == "postgres" }?.health ?? .notConfigured, circuits: [:], scheduler: s,
+            nodes: n, queues: q)
     }
 
     func redisCheck() async -> HealthReport.RedisPart {

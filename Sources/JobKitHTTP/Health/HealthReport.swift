@@ -1,3 +1,4 @@
+import JobKit
 /// The body of `GET /health/detailed`: one entry per dependency and part, and an overall status.
 ///
 /// `status` is `ok`, `degraded` (a warning, such as an eviction policy other than `noeviction` or Redis
@@ -8,8 +9,9 @@ public struct HealthReport: Sendable, Encodable {
     /// How long the checks took, in ms.
     public var durationMs: Double
     public var redis: RedisPart
-    /// PostgreSQL: `{"status": "not configured"}` until a node has a database.
-    public var postgres: [String: String]
+    /// PostgreSQL: `{"status": "not configured"}` when the node has no database, else its check (`ok` or
+    /// `down`, latency, pool, error). A database that does not answer makes the report `degraded`.
+    public var postgres: DependencyHealth
     /// External services' circuit breakers by name (empty until the limits issue lands).
     public var circuits: [String: String]
     public var scheduler: SchedulerPart

@@ -12,8 +12,8 @@ struct HealthRoutes: Sendable {
         group.get("health/ready") { _, _ in
             switch await checker.ready() {
             case .success: return try JSONResponse.make(.ok, ["status": "ok"])
-            case .failure(let error):
-                return try JSONResponse.make(.serviceUnavailable, NotReady(error: HealthChecker.describe(error)))
+            case .failure(let failure):
+                return try JSONResponse.make(.serviceUnavailable, NotReady(failure))
             }
         }
         group.get("health/detailed") { _, _ in
@@ -30,14 +30,18 @@ struct HealthRoutes: Sendable {
         }
     }
 
-    /// `/health/ready`'s 503 body: a status and the API's error shape.
+    /// `/health/ready`'s 503 body: a status and the API's error shape (`redis_unavailable`,
+    /// `postgres_unavailable`).
     struct NotReady: Encodable {
         struct Inner: Encodable {
-            var code = "redis_unavailable"
+            var code: String
             var message: String
         }
         var status = "down"
         var error: Inner
-        init(error: String) { self.error = Inner(message: "Redis did not answer: \(error)") }
+        init(_ failure: HealthChecker.NotReady) {
+            let what = failure.dependency == "redis" ? "Redis" : failure.dependency == "postgres" ? "PostgreSQL" : failure.dependency
+            self.error = Inner(code: "\(failure.dependency)_unavailable", message: "\(what) did not answer: \(failure.message)")
+        }
     }
 }

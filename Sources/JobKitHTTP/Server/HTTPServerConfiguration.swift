@@ -1,4 +1,5 @@
 import Foundation
+import JobKit
 import Hummingbird
 import NIOSSL
 import Prometheus
@@ -25,6 +26,8 @@ public struct HTTPServerConfiguration: Sendable {
     /// cluster gauges (behind a key unless ``publicMetrics``), and requests are counted into it. Without,
     /// `/metrics` is 404.
     public var metrics: PrometheusCollectorRegistry?
+    /// Dependencies besides Redis that `/health/ready` and `/health/detailed` check (the node's PostgreSQL).
+    public var dependencies: [any HealthDependency] = []
 
     public init(host: String = "127.0.0.1", port: Int = 8080) {
         self.host = host

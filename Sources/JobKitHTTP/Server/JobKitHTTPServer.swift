@@ -29,7 +29,9 @@ public final class JobKitHTTPServer: Service, Sendable {
         try configuration.validate()
         self.configuration = configuration
         self.queue = queue
-        self.checker = HealthChecker(configuration: queue.redis.configuration, servedPool: queue.redis, namespace: queue.namespace)
+        self.checker = HealthChecker(
+            configuration: queue.redis.configuration, servedPool: queue.redis, namespace: queue.namespace,
+            dependencies: configuration.dependencies)
         self.ledger = WebhookLedger(redis: queue.redis, namespace: queue.namespace)
         self.logger = logger
     }

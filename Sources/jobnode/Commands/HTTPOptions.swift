@@ -33,7 +33,8 @@ struct HTTPOptions: ParsableArguments {
         _ = try Self.bytes(maxBody)
     }
 
-    /// The server's configuration, with API keys from `JOBKIT_API_KEYS`; `nil` without `--http`.
+    /// The server's configuration, with API keys from `JOBKIT_API_KEYS`; `nil` without `--http`. The metrics
+    /// registry is set later, by ``Observability/bootstrap(prometheus:otlpEndpoint:logger:)``.
     ///
     /// - Throws: `ValidationError` for a bad address, key list, TLS file, or a non-loopback address without keys.
     func configuration() throws -> HTTPServerConfiguration? {
@@ -45,7 +46,6 @@ struct HTTPOptions: ParsableArguments {
             configuration.publicHealth = publicHealth
             configuration.publicMetrics = publicMetrics
             configuration.maxBodyBytes = try Self.bytes(maxBody)
-            configuration.metrics = CLI.metricsRegistry
             if let tlsCert, let tlsKey {
                 configuration.tls = .init(certificatePath: tlsCert, keyPath: tlsKey)
             }

@@ -13,6 +13,8 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var http: HTTPOptions
+    @OptionGroup var telemetry: ObservabilityOptions
+    @OptionGroup var store: DatabaseOptions
     @Option(name: .long, help: "Queues and weights, e.g. high:5,low:1.") var queues: String = "default"
     @Flag(name: .long, help: "Claim in the listed order instead of by weight.") var strict = false
     @Option(name: .long, help: "Jobs run at once.") var concurrency: Int = 10
@@ -69,10 +71,15 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         // Flags and credentials first: a refused --http exits before anything starts.
-        let httpConfiguration = try http.configuration()
+        var httpConfiguration = try http.configuration()
         CLI.bootstrapLogging(level: logLevel, format: logFormat)
         let logger = Logger(label: "jobnode")
         await CLI.guarded {
+            // Metrics and tracing before any part of the node makes a metric or a span.
+            let observability = try telemetry.bootstrap(http: httpConfiguration != nil, logger: logger)
+            httpConfiguration?.metrics = observability.registry
+            let database = try store.makeDatabase(logger: logger)
+            if let database { httpConfiguration?.dependencies.append(database) }
             let configuration = try nodeConfiguration(logger: logger)
             let redis = configuration.redis
             let registry = JobRegistry()
@@ -80,12 +87,14 @@ struct RunCommand: AsyncParsableCommand {
             let intake = LateHTTPServer()
             let node = try JobKit.JobNode(
                 configuration: configuration, registry: registry,
-                services: httpConfiguration == nil ? [] : [(intake, .intake)], logger: logger)
+                services: observability.services.map { ($0, .dependency) } + (database.map { [($0, .dependency)] } ?? [])
+                    + (httpConfiguration == nil ? [] : [(intake, .intake)]),
+                logger: logger)
             if let httpConfiguration {
                 let queue = JobQueue(redis: node.redis, namespace: connection.namespace, logger: logger)
                 intake.server = try JobKitHTTPServer(configuration: httpConfiguration, queue: queue, logger: logger)
             }
-            JobCatalog.register(in: registry, dependencies: JobDependencies(redis: node.redis, namespace: connection.namespace))
+            JobCatalog.register(in: registry, dependencies: JobDependencies(redis: node.redis, namespace: connection.namespace, database: database))
             // A second SIGTERM/SIGINT stops at once: running jobs are canceled and handed back right away.
             let signals = SecondSignal { node.stopNow() }
             do {

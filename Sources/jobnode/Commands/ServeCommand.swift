@@ -13,6 +13,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var http: HTTPOptions
+    @OptionGroup var telemetry: ObservabilityOptions
+    @OptionGroup var store: DatabaseOptions
     @Option(name: .customLong("pool-size"), help: "Redis connections of the server's pool.") var poolSize: Int = 4
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.") var logLevel: String = "info"
     @Option(name: .customLong("log-format"), help: "text or json.") var logFormat: String = "text"
@@ -25,17 +27,23 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard let httpConfiguration = try http.configuration() else { return }
+        guard var httpConfiguration = try http.configuration() else { return }
         CLI.bootstrapLogging(level: logLevel, format: logFormat)
         let logger = Logger(label: "jobnode")
         await CLI.guarded {
+            let observability = try telemetry.bootstrap(http: true, logger: logger)
+            httpConfiguration.metrics = observability.registry
+            let database = try store.makeDatabase(logger: logger)
+            if let database { httpConfiguration.dependencies.append(database) }
             let redis = RedisPool(configuration: try RedisConfiguration(url: connection.redisURL, clientName: "jobnode-serve", logger: logger), size: poolSize)
             do {
                 try await RedisRequirements.check(redis)
                 let queue = JobQueue(redis: redis, namespace: connection.namespace, logger: logger)
                 let server = try JobKitHTTPServer(configuration: httpConfiguration, queue: queue, logger: logger)
+                // The exporters start first and stop last, after the server's last request.
                 let group = ServiceGroup(
-                    configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                    configuration: .init(
+                        services: observability.services + (database.map { [$0] } ?? []) + [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
                 try await group.run()
                 await redis.close()
             } catch let error as RedisError {
