@@ -96,6 +96,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The adapter that `../shared/bench/peers` drives (through `scripts/bench-adapter`): enqueue, bulk enqueue,
+        // drain and latency runs of JobKit on the harness's Redis. Here rather than in Benchmarks/ so that its
+        // release build shares the release build of jobnode (`swift build -c release --product BenchAdapter`).
+        .executableTarget(
+            name: "BenchAdapter",
+            dependencies: [
+                "JobKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+            ],
+            path: "Benchmarks/Tools/BenchAdapter",
+            swiftSettings: swiftSettings
+        ),
         // Test-only: hiredis's RESP reader, the reference decoder for differential tests.
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .target(

@@ -53,16 +53,5 @@ let package = Package(
             path: "Tools/RedisThroughput",
             swiftSettings: swiftSettings
         ),
-        // The adapter that `../shared/bench/peers` drives (through `scripts/bench-adapter`): enqueue, bulk enqueue,
-        // drain and latency runs of JobKit on the harness's Redis.
-        .executableTarget(
-            name: "BenchAdapter",
-            dependencies: [
-                .product(name: "JobKit", package: "JobKit"), .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ],
-            path: "Tools/BenchAdapter",
-            swiftSettings: swiftSettings
-        ),
     ]
 )

@@ -13,5 +13,10 @@ enum JobKitScripts {
         ("node.heartbeat", NodeScripts.heartbeat), ("node.deregister", NodeScripts.deregister),
         ("schedule.tick", ScheduleScripts.tick), ("schedule.upsert", ScheduleScripts.upsert),
         ("schedule.remove", ScheduleScripts.remove),
+        ("limit.acquire", LimitScripts.acquire),
+        ("cache.get", CacheScripts.get), ("cache.set", CacheScripts.set), ("cache.delete", CacheScripts.delete),
+        ("cache.invalidate", CacheScripts.invalidate), ("cache.fetch", CacheScripts.fetch),
+        ("session.index", SessionScripts.index), ("session.create", SessionScripts.create), ("session.get", SessionScripts.get),
+        ("session.update", SessionScripts.update), ("session.revoke", SessionScripts.revoke), ("session.prune", SessionScripts.prune),
     ]
 }

@@ -3,6 +3,7 @@ import JobKit
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Where the test command (`scripts/test`) put its servers.
 public enum TestEnvironment {
@@ -130,4 +131,13 @@ public func killClients(named name: String, using redis: some RedisCommandable) 
         killed += try await redis.send(RedisCommand("CLIENT", "KILL", "ID", String(id))).int ?? 0
     }
     return killed
+}
+
+/// A value shared by a test and the tasks or callbacks it starts (a `Mutex` in a class, so closures can hold it).
+public final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    public init(_ value: Value) { mutex = Mutex(value) }
+    public var value: Value { mutex.withLock { $0 } }
+    @discardableResult
+    public func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
 }

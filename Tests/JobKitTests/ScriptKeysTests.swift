@@ -129,6 +129,22 @@ struct ScriptKeysTests {
             _ = try await queue.delete([doomed.id], queue: "default")
             _ = try await queue.enqueue(JobQueue.Job(name: "jobkit.noop", payload: ByteBuffer(), options: EnqueueOptions(delay: .seconds(60))))
             _ = try await queue.purge(queue: "default")
+            for strategy in RateLimit.Strategy.allCases {
+                _ = try await RateLimiter(redis: redis, namespace: namespace, name: "keys", limit: .init(strategy, limit: 5, per: .seconds(1)))
+                    .acquire("k{1}:x")
+            }
+            let cache = TenantCache(redis: redis, namespace: namespace)
+            await cache.set(tenant: "t{1}", key: "a:b", value: 1)
+            _ = await cache.get(Int.self, tenant: "t{1}", key: "a:b")
+            _ = try await cache.getOrCompute(tenant: "t{1}", key: "c") { 2 }
+            await cache.delete(tenant: "t{1}", key: "a:b")
+            await cache.invalidate(tenant: "t{1}")
+            let sessions = SessionStore(redis: redis, namespace: namespace)
+            let session = try await sessions.create(tenant: "t{1}", user: "u:1")
+            _ = try await sessions.get(session.id)
+            _ = try await sessions.update(session.id, data: "{}")
+            _ = try await sessions.revoke(session.id)
+            _ = try await sessions.cleanup()
             // A tick of the interval schedule, and a hand-back at shutdown.
             try await waitUntil { try await queue.counts("other").completed >= 1 }
             let store = ScheduleStore(redis: redis, namespace: namespace)

@@ -1,5 +1,5 @@
 // The JobKit side of ../shared/bench/peers's adapter contract (see its README):
-//   BenchAdapter enqueue --n N [--bulk] [--tasks T]
+//   BenchAdapter enqueue --n N [--bulk] [--tasks T]   (T = 1 by default: one caller awaiting each, like the peers)
 //   BenchAdapter enqueue --rate R --seconds T
 //   BenchAdapter drain --n N --concurrency C [--warmup K] [--latency-out FILE] [--timeout S]
 //   BenchAdapter describe --concurrency C
@@ -10,6 +10,8 @@ import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
+import InMemoryTracing
+import Tracing
 
 #if canImport(Glibc)
 import Glibc
@@ -85,7 +87,8 @@ func enqueueCount(n: Int, bulk: Bool, tasks: Int) async throws {
             k = end
         }
     } else {
-        // The ordinary one-job API, from `tasks` concurrent callers (automatic pipelining shares round trips).
+        // The ordinary one-job API, from `tasks` callers: 1 by default, one caller awaiting each enqueue as the
+        // peers' producers do; `--tasks 64` shows concurrent callers (automatic pipelining shares round trips).
         let next = Counter()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<tasks {
@@ -293,6 +296,12 @@ func drain(n: Int, concurrency: Int, warmup: Int, latencyOut: String?, timeout: 
 
 // MARK: main
 
+// BENCH_TRACER=inmemory bootstraps swift-distributed-tracing's in-memory tracer (every span kept in memory), to
+// show what tracing costs when it is on; by default no tracer is bootstrapped, as in a node without --otlp-endpoint.
+if environment["BENCH_TRACER"] == "inmemory" {
+    InstrumentationSystem.bootstrap(InMemoryTracer())
+}
+
 if environment["JOBKIT_NIO_EXECUTOR"] != "0" {
     // Swift concurrency runs on NIO's event-loop threads: no thread hop between a task and its connection.
     _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
@@ -306,7 +315,7 @@ do {
             try await enqueuePaced(rate: rate, seconds: seconds)
         } else {
             let n = Int(argument("--n") ?? "20000") ?? 20000
-            try await enqueueCount(n: n, bulk: flag("--bulk"), tasks: Int(argument("--tasks") ?? "64") ?? 64)
+            try await enqueueCount(n: n, bulk: flag("--bulk"), tasks: Int(argument("--tasks") ?? "1") ?? 1)
         }
     case "drain":
         try await drain(

@@ -1,0 +1,101 @@
+/// The rate limiters' Lua: one decision per script call, made with Redis `TIME`, so that any number of nodes
+/// and callers share one exact count. Every key of a limiter key lives under one prefix (`KEYS[1]`, one hash
+/// tag), so each call touches one Redis Cluster slot.
+enum LimitScripts {
+    /// `rl_check(base, code, limit, periodMs, burst, cost, now, spend)` → `allowed (0|1), remaining, retryMs`
+    /// (`retryMs` -1: the cost can never pass). Codes: 1 fixed window, 2 sliding log, 3 sliding counter,
+    /// 4 token bucket (GCRA). Shared by ``acquire`` and any script that checks limits inside a larger move.
+    static let functions = """
+        local function rl_check(base, code, limit, period, burst, cost, now, spend)
+          if code == 1 then
+            if cost > limit then return 0, limit, -1 end
+            local w = math.floor(now / period)
+            local k = base .. 'fw:' .. w
+            local used = tonumber(redis.call('GET', k) or '0')
+            if used + cost <= limit then
+              if spend then
+                redis.call('INCRBY', k, cost)
+                redis.call('PEXPIRE', k, (w + 1) * period - now + 1)
+              end
+              return 1, limit - used - cost, 0
+            end
+            return 0, math.max(0, limit - used), (w + 1) * period - now
+          elseif code == 2 then
+            if cost > limit then return 0, limit, -1 end
+            local k = base .. 'log'
+            redis.call('ZREMRANGEBYSCORE', k, '-inf', now - period)
+            local used = redis.call('ZCARD', k)
+            if used + cost <= limit then
+              if spend then
+                local last = redis.call('INCRBY', base .. 'seq', cost)
+                local add = {}
+                for i = 1, cost do
+                  add[#add + 1] = now
+                  add[#add + 1] = last - cost + i
+                end
+                redis.call('ZADD', k, unpack(add))
+                redis.call('PEXPIRE', k, period + 1)
+                redis.call('PEXPIRE', base .. 'seq', period + 1)
+              end
+              return 1, limit - used - cost, 0
+            end
+            -- The entry that must leave before `cost` more fit: the (used + cost - limit)-th oldest.
+            local i = used + cost - limit - 1
+            local e = redis.call('ZRANGE', k, i, i, 'WITHSCORES')
+            return 0, math.max(0, limit - used), math.max(1, tonumber(e[2]) + period - now)
+          elseif code == 3 then
+            if cost > limit then return 0, limit, -1 end
+            local w = math.floor(now / period)
+            local ck = base .. 'sw:' .. w
+            local cur = tonumber(redis.call('GET', ck) or '0')
+            local prev = tonumber(redis.call('GET', base .. 'sw:' .. (w - 1)) or '0')
+            local inside = (period - (now - w * period)) / period
+            local estimate = prev * inside + cur
+            if estimate + cost <= limit then
+              if spend then
+                redis.call('INCRBY', ck, cost)
+                redis.call('PEXPIRE', ck, 2 * period + 1)
+              end
+              return 1, math.floor(limit - estimate - cost), 0
+            end
+            local retry
+            if cur + cost > limit or prev == 0 then
+              retry = (w + 1) * period - now
+            else
+              retry = math.ceil((estimate + cost - limit) * period / prev)
+            end
+            return 0, math.max(0, math.floor(limit - estimate)), math.max(1, retry)
+          else
+            local size = burst > 0 and burst or limit
+            if cost > size then return 0, size, -1 end
+            local t = period / limit
+            local k = base .. 'tat'
+            local tat = tonumber(redis.call('GET', k) or '0')
+            if tat < now then tat = now end
+            local new = tat + cost * t
+            local allowAt = new - size * t
+            if allowAt <= now then
+              if spend then
+                redis.call('SET', k, string.format('%.3f', new), 'PX', math.ceil(new - now) + 1)
+              end
+              return 1, math.floor((now - allowAt) / t + 1e-9), 0
+            end
+            return 0, math.max(0, math.floor((size * t - (tat - now)) / t + 1e-9)), math.max(1, math.ceil(allowAt - now))
+          end
+        end
+
+        """
+
+    /// One decision on one limiter key.
+    ///
+    /// KEYS: 1 the key's prefix. ARGV: 1 code, 2 limit, 3 period ms, 4 burst (0: none), 5 cost, 6 spend (1/0).
+    /// Reply: `[allowed, remaining, retryMs, nowMs]` (the Redis time of the decision).
+    static let acquire = RedisScript(
+        "local P = KEYS[1]\n" + functions + """
+            local t = redis.call('TIME')
+            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            local allowed, remaining, retry = rl_check(P, tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+              tonumber(ARGV[4]), tonumber(ARGV[5]), now, ARGV[6] == '1')
+            return {allowed, remaining, retry, now}
+            """)
+}
