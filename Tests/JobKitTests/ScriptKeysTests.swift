@@ -63,6 +63,15 @@ struct ScriptKeysTests {
         #expect(source.firstMatch(of: pattern) == nil, "\(name): a key taken from ARGV")
     }
 
+    @Test("every registered script compiles (SCRIPT LOAD on the test server)", arguments: JobKitScripts.all.map(\.name))
+    func compiles(name: String) async throws {
+        let script = try #require(JobKitScripts.all.first { $0.name == name }?.script)
+        let pool = RedisPool(configuration: try TestEnvironment.redisConfiguration(), size: 1)
+        defer { Task { await pool.close() } }
+        let reply = try await pool.send(RedisCommand("SCRIPT", "LOAD", script.source))
+        #expect(reply.string == script.sha1, "\(name): \(reply)")
+    }
+
     @Test("the catalog lists every script in the sources")
     func catalogComplete() throws {
         let root = FileManager.default.currentDirectoryPath + "/Sources/JobKit"

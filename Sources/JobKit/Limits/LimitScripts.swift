@@ -86,6 +86,94 @@ enum LimitScripts {
 
         """
 
+    /// The claim script's admission control (needs `P`, `rl_check` and the queue prelude). `load_limits()` reads
+    /// the queue's limit definitions (`<ns>:{q}:limits`, name → JSON, see ``QueueLimit``), nil when it has none.
+    /// `limits_admit(id, name, payload, tenant, defs, now)` checks every limit that applies to the job (its
+    /// queue's, and its job name's) with its key template expanded (`{tenant}`, `{field}` = the payload's
+    /// top-level field), and, only when all allow it, spends them all and takes the concurrency permits.
+    /// Returns `'ok', 0, permits` (permit key suffixes, one per line, or nil), `'rate', retryMs` or
+    /// `'cap', holdersSuffix`. Denials are counted per limit in `<ns>:{q}:limits:denied`.
+    static let admission = """
+        local function lim_esc(s)
+          return (string.gsub(s, '[%%:{}\\n]', function(c) return string.format('%%%02X', string.byte(c)) end))
+        end
+        local function load_limits()
+          local raw = redis.call('HVALS', P .. 'limits')
+          if #raw == 0 then return nil end
+          local defs = {}
+          for _, r in ipairs(raw) do
+            local ok, d = pcall(cjson.decode, r)
+            if ok and type(d) == 'table' and type(d.name) == 'string' then defs[#defs + 1] = d end
+          end
+          if #defs == 0 then return nil end
+          return defs
+        end
+        local function limits_admit(id, name, payload, tenant, defs, now)
+          local decoded = nil
+          local checks = {}
+          local worst, capped = -1, nil
+          for _, d in ipairs(defs) do
+            if d.job == nil or d.job == name then
+              local k = ''
+              if type(d.key) == 'string' and d.key ~= '' then
+                k = string.gsub(d.key, '{([%w_%.%-]+)}', function(field)
+                  if field == 'tenant' then return tenant or '' end
+                  if decoded == nil then
+                    local ok, v = pcall(cjson.decode, payload or '')
+                    decoded = (ok and type(v) == 'table') and v or {}
+                  end
+                  local v = decoded[field]
+                  if v == nil or type(v) == 'table' or type(v) == 'userdata' then return '' end
+                  return tostring(v)
+                end)
+              end
+              local suffix = 'rl:' .. lim_esc(d.name) .. ':' .. lim_esc(k) .. ':'
+              checks[#checks + 1] = {d, suffix}
+              local code = tonumber(d.code or 0)
+              if code > 0 then
+                local allowed, _, retry = rl_check(P .. suffix, code, tonumber(d.limit), tonumber(d.period),
+                  tonumber(d.burst or 0), 1, now, false)
+                if allowed == 0 then
+                  if retry > worst then worst = retry end
+                  redis.call('HINCRBY', P .. 'limits:denied', d.name, 1)
+                end
+              end
+              local conc = tonumber(d.concurrency or 0)
+              if conc > 0 and worst < 0 and not capped then
+                local holders = P .. suffix .. 'cc'
+                if redis.call('SCARD', holders) >= conc then
+                  -- Permits of jobs no longer active (deleted while running, say) are taken back first.
+                  for _, h in ipairs(redis.call('SMEMBERS', holders)) do
+                    if redis.call('HGET', P .. 'job:' .. h, 'state') ~= 'active' then redis.call('SREM', holders, h) end
+                  end
+                  if redis.call('SCARD', holders) >= conc then
+                    capped = suffix .. 'cc'
+                    redis.call('HINCRBY', P .. 'limits:denied', d.name, 1)
+                  end
+                end
+              end
+            end
+          end
+          if worst >= 0 then return 'rate', math.max(1, worst), nil end
+          if capped then return 'cap', capped, nil end
+          local permits = nil
+          for _, c in ipairs(checks) do
+            local d, suffix = c[1], c[2]
+            local code = tonumber(d.code or 0)
+            if code > 0 then
+              rl_check(P .. suffix, code, tonumber(d.limit), tonumber(d.period), tonumber(d.burst or 0), 1, now, true)
+            end
+            if tonumber(d.concurrency or 0) > 0 then
+              redis.call('SADD', P .. suffix .. 'cc', id)
+              redis.call('PEXPIRE', P .. suffix .. 'cc', 86400000)
+              permits = permits and (permits .. '\\n' .. suffix .. 'cc') or (suffix .. 'cc')
+            end
+          end
+          return 'ok', 0, permits
+        end
+
+        """
+
     /// One decision on one limiter key.
     ///
     /// KEYS: 1 the key's prefix. ARGV: 1 code, 2 limit, 3 period ms, 4 burst (0: none), 5 cost, 6 spend (1/0).

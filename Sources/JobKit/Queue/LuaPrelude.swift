@@ -65,6 +65,29 @@ enum LuaPrelude {
         local function wake()
           if redis.call('LLEN', P .. 'wake') == 0 then redis.call('LPUSH', P .. 'wake', '1') end
         end
+        -- Gives back the concurrency permits a job held (`permits`: key suffixes under P, one per line) and
+        -- moves the first job waiting for each permit from `scheduled` back to `ready`. Called wherever a job
+        -- leaves `active`.
+        local function release_permits(id, permits)
+          if not permits or permits == '' then return end
+          for suffix in string.gmatch(permits, '[^\\n]+') do
+            redis.call('SREM', P .. suffix, id)
+            for _ = 1, 10 do
+              local w = redis.call('LPOP', P .. suffix .. ':wait')
+              if not w then break end
+              local wk = P .. 'job:' .. w
+              local wf = redis.call('HMGET', wk, 'state', 'score', 'capWait')
+              if wf[1] == 'scheduled' and wf[3] then
+                redis.call('ZREM', P .. 'scheduled', w)
+                redis.call('ZADD', P .. 'ready', wf[2], w)
+                redis.call('HSET', wk, 'state', 'ready')
+                redis.call('HDEL', wk, 'capWait')
+                wake()
+                break
+              end
+            end
+          end
+        end
 
         """
 }

@@ -34,10 +34,14 @@ enum LeaseScripts {
         -- Returns an active job to `ready` without counting its attempt (hand-back), or to `canceled`
         -- when a cancel was requested. Bumps the token so that the old holder is fenced off.
         local function hand_back(id, key, now)
-          local f = redis.call('HMGET', key, 'state', 'score', 'attempts', 'cancelRequested')
+          local f = redis.call('HMGET', key, 'state', 'score', 'attempts', 'cancelRequested', 'permits')
           if f[1] ~= 'active' then return 0 end
           redis.call('ZREM', P .. 'active', id)
           redis.call('HINCRBY', key, 'token', 1)
+          if f[5] then
+            release_permits(id, f[5])
+            redis.call('HDEL', key, 'permits')
+          end
           if f[4] then
             local count, age = retention('canceled')
             finish(id, key, 'canceled', now, math.max(count, 1), math.max(age, 1), {'lastError', 'canceled'})
@@ -54,8 +58,13 @@ enum LeaseScripts {
         local function expire(id, now, err, maxExpiries)
           local key = P .. 'job:' .. id
           redis.call('ZREM', P .. 'active', id)
-          local f = redis.call('HMGET', key, 'state', 'attempts', 'expiries', 'score', 'node', 'history', 'cancelRequested')
+          local f = redis.call('HMGET', key, 'state', 'attempts', 'expiries', 'score', 'node', 'history', 'cancelRequested',
+            'permits')
           if f[1] ~= 'active' then return 0 end
+          if f[8] then
+            release_permits(id, f[8])
+            redis.call('HDEL', key, 'permits')
+          end
           local expiries = tonumber(f[3] or '0') + 1
           local history = cjson.decode(f[6] or '[]')
           history[#history + 1] = {attempt = tonumber(f[2] or '0'), at = now, node = f[5] or '', error = err, kind = 'lease'}
@@ -84,7 +93,7 @@ enum LeaseScripts {
 
         """
 
-    static let prelude = LuaPrelude.keyed + functions
+    static let prelude = LuaPrelude.keyed + functions + LimitScripts.functions + LimitScripts.admission
 
     /// Promotes due scheduled and retrying jobs, then claims up to `count` ready jobs under a lease. When
     /// it took as many as it asked for and ready work is left, it pushes the wake marker on, so that the
@@ -123,15 +132,40 @@ enum LeaseScripts {
               return out
             end
             local want = tonumber(ARGV[1])
-            local popped = redis.call('ZPOPMIN', P .. 'ready', want)
             local deadline = now + tonumber(ARGV[2])
             local leases = {}
+            -- The queue's limits (none: the plain path). With limits, jobs are popped until `want` are admitted or
+            -- a bounded number were looked at; a job a rate limit denies goes to `scheduled` at the time the
+            -- limiter gives, one a concurrency cap denies waits in `scheduled` for a permit (see limits_admit).
+            local defs = load_limits()
+            local limited = defs ~= nil
+            local budget = limited and (want * 4 + 16) or want
+            local examined, poppedAll = 0, false
+            local popped = redis.call('ZPOPMIN', P .. 'ready', want)
+            while true do
+              if #popped == 0 then poppedAll = true end
             for i = 1, #popped, 2 do
               local id = popped[i]
               local key = P .. 'job:' .. id
+              examined = examined + 1
               local f = redis.call('HMGET', key, 'name', 'payload', 'attempts', 'maxAttempts', 'timeoutMs', 'tenant',
                 'correlation', 'enqueuedAt', 'token', 'runAt', 'trace')
-              if f[1] then
+              local verdict, retry, permits = 'ok', 0, nil
+              if f[1] and limited then
+                verdict, retry, permits = limits_admit(id, f[1], f[2], f[6], defs, now)
+                if verdict == 'rate' then
+                  redis.call('ZADD', P .. 'scheduled', now + retry, id)
+                  redis.call('HSET', key, 'state', 'scheduled')
+                  if nextDue < 0 or retry < nextDue then nextDue = retry; out[2] = retry end
+                elseif verdict == 'cap' then
+                  redis.call('RPUSH', P .. retry .. ':wait', id)
+                  redis.call('PEXPIRE', P .. retry .. ':wait', 86400000)
+                  redis.call('ZADD', P .. 'scheduled', now + 3600000, id)
+                  redis.call('HSET', key, 'state', 'scheduled', 'capWait', 1)
+                end
+              end
+              if f[1] and verdict == 'ok' then
+                if permits then redis.call('HSET', key, 'permits', permits) end
                 local attempt = tonumber(f[3] or '0') + 1
                 local token = tonumber(f[9] or '0') + 1
                 redis.call('HSET', key, 'state', 'active', 'attempts', attempt, 'startedAt', now, 'node', ARGV[3],
@@ -144,8 +178,13 @@ enum LeaseScripts {
                 out[n + 10] = f[8]; out[n + 11] = f[10] or ''; out[n + 12] = f[11] or ''; out[n + 13] = now
               end
             end
+              if not limited then break end
+              local got = #leases / 2
+              if got >= want or examined >= budget or poppedAll then break end
+              popped = redis.call('ZPOPMIN', P .. 'ready', math.min(want - got, budget - examined))
+            end
             if #leases > 0 then redis.call('ZADD', P .. 'active', unpack(leases)) end
-            if #popped == want * 2 and redis.call('ZCARD', P .. 'ready') > 0 then wake() end
+            if #leases / 2 >= want and redis.call('ZCARD', P .. 'ready') > 0 then wake() end
             return out
             """)
 
@@ -163,11 +202,15 @@ enum LeaseScripts {
             for i = 1, #ARGV, 3 do
               local id = ARGV[i]
               local key = P .. 'job:' .. id
-              local f = redis.call('HMGET', key, 'token', 'state', 'watch')
+              local f = redis.call('HMGET', key, 'token', 'state', 'watch', 'permits')
               if f[1] ~= ARGV[i + 1] or f[2] ~= 'active' then
                 refused[#refused + 1] = id
               else
                 removed[#removed + 1] = id
+                if f[4] then
+                  release_permits(id, f[4])
+                  redis.call('HDEL', key, 'permits')
+                end
                 if count <= 0 or age <= 0 then
                   deleted[#deleted + 1] = key
                 else
@@ -195,11 +238,15 @@ enum LeaseScripts {
             local id, token, kind, err = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
             local key = P .. 'job:' .. id
             local f = redis.call('HMGET', key, 'token', 'state', 'attempts', 'maxAttempts', 'backoff', 'history',
-              'cancelRequested')
+              'cancelRequested', 'permits')
             if f[1] ~= token or f[2] ~= 'active' then return {'refused', 0} end
             local now = now_ms()
             local attempt = tonumber(f[3] or '1')
             redis.call('ZREM', P .. 'active', id)
+            if f[8] then
+              release_permits(id, f[8])
+              redis.call('HDEL', key, 'permits')
+            end
             if f[7] and kind ~= 'canceled' then
               err = 'canceled (the attempt ended with: ' .. err .. ')'
               kind = 'canceled'

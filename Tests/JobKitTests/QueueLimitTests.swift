@@ -1,0 +1,127 @@
+import Foundation
+import JobKit
+import JobKitTestSupport
+import NIOCore
+import Testing
+
+/// Limits attached to queues and job names, checked inside the claim, against real `jobnode` processes.
+@Suite("Queue limits in the claim", .serialized)
+struct QueueLimitTests {
+    static func node(_ h: EngineHarness, _ queue: String, _ name: String, dir: String, concurrency: Int = 8) throws -> JobNodeProcess {
+        try JobNodeProcess(
+            ["run", "--namespace", h.namespace, "--queues", queue, "--concurrency", "\(concurrency)", "--lease", "2s",
+             "--heartbeat", "300ms", "--dead-node-timeout", "1s", "--reap-interval", "300ms", "--no-scheduler", "--name", name],
+            logPath: "\(dir)/\(name).log")
+    }
+
+    static func stop(_ nodes: [JobNodeProcess]) async {
+        for n in nodes { n.process.signal(SIGTERM) }
+        for n in nodes { await n.process.wait(timeout: .seconds(20)) }
+    }
+
+    @Test("four nodes under a fixed-window queue limit: no window starts more than the limit, none is an attempt spent, denials counted")
+    func fixedWindowAcrossNodes() async throws {
+        try await EngineHarness.with { h in
+            let dir = try TestEnvironment.makeTemporaryDirectory("qlimit")
+            let store = LimitStore(redis: h.queue.redis, namespace: h.namespace)
+            // Set with the CLI, as an operator would; read back through the library.
+            let set = try JobNodeProcess(
+                ["limits", "set", "lim-fw", "--namespace", h.namespace, "--queue", "lim", "--strategy", "fixed-window", "--rate", "15/500ms"],
+                logPath: "\(dir)/set.log")
+            #expect(await set.process.wait() == 0, "\(set.log)")
+            let limits = try await store.list()
+            #expect(limits.map(\.limit.name) == ["lim-fw"])
+            #expect(limits.first?.limit.rate == RateLimit.fixedWindow(15, per: .milliseconds(500)))
+
+            let total = 90
+            let handles = try await h.queue.enqueueBulk(
+                (0..<total).map { _ in JobQueue.Job(name: "jobkit.noop", payload: ByteBuffer(string: "{}"), options: EnqueueOptions(queue: "lim")) })
+            let nodes = try (0..<4).map { try Self.node(h, "lim", "lim-\($0)", dir: dir) }
+            try await waitUntil(timeout: .seconds(60)) { try await h.queue.counts("lim").completed == total }
+            await Self.stop(nodes)
+            var starts: [Int64] = []
+            for handle in handles {
+                let record = try #require(try await h.queue.job(handle.id, queue: "lim"))
+                #expect(record.attempts == 1, "a limited claim spent an attempt: \(record.attempts)")
+                #expect(record.history.isEmpty)
+                starts.append(try #require(record.startedAtMs))
+            }
+            let byWindow = Dictionary(grouping: starts) { $0 / 500 }
+            #expect(byWindow.values.allSatisfy { $0.count <= 15 }, "\(byWindow.mapValues(\.count).sorted { $0.key < $1.key })")
+            // 90 jobs at 15 per window: at least six windows.
+            #expect(byWindow.count >= 6)
+            let denied = try await store.list().first?.deniedTotal ?? 0
+            #expect(denied > 0)
+
+            // `limits list --json` carries the contract's fields.
+            let list = try JobNodeProcess(["limits", "list", "--json", "--namespace", h.namespace], logPath: "\(dir)/list.log")
+            #expect(await list.process.wait() == 0)
+            let rows = try #require(try JSONSerialization.jsonObject(with: Data(list.log.utf8)) as? [[String: Any]])
+            #expect(Set(rows.first?.keys.map { $0 } ?? []) == [
+                "name", "queue", "job", "key", "strategy", "rate", "periodMs", "burst", "concurrency", "deniedTotal",
+            ])
+            #expect(rows.first?["periodMs"] as? Int == 500 && rows.first?["strategy"] as? String == "fixed-window")
+            #expect(try await store.remove("lim-fw"))
+            #expect(try await store.list().isEmpty)
+        }
+    }
+
+    @Test("a job-name limit per {k} with concurrency 1: jobs of one key never overlap, keys run side by side; kill -9 releases the permit")
+    func concurrencyPerKey() async throws {
+        try await EngineHarness.with { h in
+            let dir = try TestEnvironment.makeTemporaryDirectory("qcap")
+            let store = LimitStore(redis: h.queue.redis, namespace: h.namespace)
+            try await store.set(QueueLimit(name: "one-per-k", queue: "cap", job: "jobkit.sleep", key: "{k}", concurrency: 1))
+            var handles: [(String, JobHandle)] = []
+            for i in 0..<12 {
+                let k = i % 2 == 0 ? "a" : "b"
+                handles.append((k, try await h.queue.enqueue(
+                    JobQueue.Job(name: "jobkit.sleep", payload: ByteBuffer(string: #"{"ms":120,"k":"\#(k)"}"#), options: EnqueueOptions(queue: "cap")))))
+            }
+            // Other jobs of the queue are not limited.
+            let free = try await h.queue.enqueueBulk(
+                (0..<10).map { _ in JobQueue.Job(name: "jobkit.noop", payload: ByteBuffer(string: "{}"), options: EnqueueOptions(queue: "cap")) })
+            let nodes = try (0..<2).map { try Self.node(h, "cap", "cap-\($0)", dir: dir) }
+            try await waitUntil(timeout: .seconds(60)) { try await h.queue.counts("cap").completed == 22 }
+            await Self.stop(nodes)
+            var intervals: [String: [(Int64, Int64)]] = [:]
+            for (k, handle) in handles {
+                let r = try #require(try await h.queue.job(handle.id, queue: "cap"))
+                #expect(r.attempts == 1)
+                intervals[k, default: []].append((try #require(r.startedAtMs), try #require(r.finishedAtMs)))
+            }
+            for (k, list) in intervals {
+                let sorted = list.sorted { $0.0 < $1.0 }
+                for (x, y) in zip(sorted, sorted.dropFirst()) { #expect(y.0 >= x.1, "two '\(k)' jobs overlapped: \(x) \(y)") }
+            }
+            // The two keys did run side by side at some point.
+            let a = intervals["a"]!, b = intervals["b"]!
+            #expect(a.contains { x in b.contains { y in x.0 < y.1 && y.0 < x.1 } })
+            for f in free { #expect(try await h.queue.job(f.id, queue: "cap")?.state == .completed) }
+
+            // kill -9 of the node holding key c's permit: the reaper takes the lease back, and with it the permit.
+            let victim = try Self.node(h, "cap", "victim", dir: dir)
+            let long = try await h.queue.enqueue(
+                JobQueue.Job(name: "jobkit.sleep", payload: ByteBuffer(string: #"{"ms":60000,"k":"c"}"#), options: EnqueueOptions(queue: "cap")))
+            try await waitUntil(timeout: .seconds(20)) { try await h.queue.job(long.id, queue: "cap")?.state == .active }
+            let next = try await h.queue.enqueue(
+                JobQueue.Job(name: "jobkit.sleep", payload: ByteBuffer(string: #"{"ms":10,"k":"c"}"#), options: EnqueueOptions(queue: "cap")))
+            try await waitUntil(timeout: .seconds(20)) { try await h.queue.job(next.id, queue: "cap")?.state == .scheduled }
+            victim.process.signal(SIGKILL)
+            await victim.process.wait(timeout: .seconds(10))
+            let survivor = try Self.node(h, "cap", "survivor", dir: dir)
+            // The waiting job runs once the dead node's permit is back; the long one is reclaimed and runs again.
+            try await waitUntil(timeout: .seconds(30)) {
+                let n = try await h.queue.job(next.id, queue: "cap")
+                let l = try await h.queue.job(long.id, queue: "cap")
+                return n?.state == .completed || (l?.state == .active && l?.history.isEmpty == false)
+            }
+            let holders = try await h.queue.redis.send(
+                RedisCommand("SMEMBERS", QueueKeys(namespace: h.namespace, queue: "cap").prefix + "rl:one-per-k:c:cc")).array?.compactMap(\.string) ?? []
+            #expect(holders.count <= 1, "two permits of key c are held: \(holders)")
+            _ = try await h.queue.cancel(long.id, queue: "cap")
+            try await waitUntil(timeout: .seconds(30)) { try await h.queue.job(next.id, queue: "cap")?.state == .completed }
+            await Self.stop([survivor])
+        }
+    }
+}
