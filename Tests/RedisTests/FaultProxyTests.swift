@@ -52,6 +52,8 @@ struct FaultProxyTests {
                 #expect(replies.count == 50)
                 #expect(replies.last == .integer(10))
                 #expect(try await c.get("\(ns):k").map { String(buffer: $0) } == "v")
+                // The proxy counts a reply after flushing it, so the client can see it first: wait for the count.
+                try await proxy.waitUntil("52 replies forwarded") { $0.connections.first?.repliesForwarded == 52 }
                 let snapshot = proxy.snapshot
                 #expect(snapshot.accepted == 1)
                 let stats = try #require(snapshot.connections.first)

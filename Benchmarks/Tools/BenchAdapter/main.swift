@@ -241,6 +241,13 @@ func drain(n: Int, concurrency: Int, warmup: Int, latencyOut: String?, timeout: 
     let queue = JobQueue(redis: pool, namespace: "jobkit", logger: quietLogger())
     // Fire-and-forget, as the peers run (no result backend): finished jobs are not retained.
     try await queue.setRetention(queue: queueName, completed: .keepNothing)
+    // BENCH_LIMIT=fixed-window|sliding-window|token-bucket attaches a limit to the queue that never binds (10^9 per
+    // second), to show what a limit checked inside the claim costs.
+    let limits = LimitStore(redis: pool, namespace: "jobkit")
+    _ = try await limits.remove("bench")
+    if let strategy = environment["BENCH_LIMIT"].flatMap(RateLimit.Strategy.init(rawValue:)) {
+        try await limits.set(QueueLimit(name: "bench", queue: queueName, rate: RateLimit(strategy, limit: 1_000_000_000, per: .seconds(1))))
+    }
     let probe = Probe(target: n, warmup: warmup)
     let registry = JobRegistry()
     registry.register(NoopJob.self) { job, _ in probe.record(i: job.i, t: job.t) }

@@ -112,6 +112,12 @@ enum LimitScripts {
           local decoded = nil
           local checks = {}
           local worst, capped = -1, nil
+          -- One applicable rate limit and no cap (the common case): check and spend in one step.
+          local applicable = 0
+          for _, d in ipairs(defs) do
+            if d.job == nil or d.job == name then applicable = applicable + 1 end
+          end
+          local single = applicable == 1
           for _, d in ipairs(defs) do
             if d.job == nil or d.job == name then
               local k = ''
@@ -130,15 +136,17 @@ enum LimitScripts {
               local suffix = 'rl:' .. lim_esc(d.name) .. ':' .. lim_esc(k) .. ':'
               checks[#checks + 1] = {d, suffix}
               local code = tonumber(d.code or 0)
+              local conc = tonumber(d.concurrency or 0)
+              local spendNow = single and conc == 0
+              if spendNow then checks[#checks] = nil end
               if code > 0 then
                 local allowed, _, retry = rl_check(P .. suffix, code, tonumber(d.limit), tonumber(d.period),
-                  tonumber(d.burst or 0), 1, now, false)
+                  tonumber(d.burst or 0), 1, now, spendNow)
                 if allowed == 0 then
                   if retry > worst then worst = retry end
                   redis.call('HINCRBY', P .. 'limits:denied', d.name, 1)
                 end
               end
-              local conc = tonumber(d.concurrency or 0)
               if conc > 0 and worst < 0 and not capped then
                 local holders = P .. suffix .. 'cc'
                 if redis.call('SCARD', holders) >= conc then
