@@ -17,6 +17,7 @@ enum JobKitScripts {
         ("cache.get", CacheScripts.get), ("cache.set", CacheScripts.set), ("cache.delete", CacheScripts.delete),
         ("cache.invalidate", CacheScripts.invalidate), ("cache.fetch", CacheScripts.fetch),
         ("session.index", SessionScripts.index), ("session.create", SessionScripts.create), ("session.get", SessionScripts.get),
+        ("breakers.publish", BreakerScripts.publish), ("breakers.read", BreakerScripts.read),
         ("session.update", SessionScripts.update), ("session.revoke", SessionScripts.revoke), ("session.prune", SessionScripts.prune),
     ]
 }

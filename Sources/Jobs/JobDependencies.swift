@@ -10,10 +10,13 @@ public struct JobDependencies: Sendable {
     public var namespace: String
     /// The node's PostgreSQL, when it has one (`--database`, `DATABASE_URL`).
     public var database: PostgresDatabase?
+    /// The node's circuit breakers (one per external service), published for `jobnode breakers` and health.
+    public var breakers: BreakerBoard?
 
-    public init(redis: RedisPool, namespace: String, database: PostgresDatabase? = nil) {
+    public init(redis: RedisPool, namespace: String, database: PostgresDatabase? = nil, breakers: BreakerBoard? = nil) {
         self.redis = redis
         self.namespace = namespace
         self.database = database
+        self.breakers = breakers
     }
 }

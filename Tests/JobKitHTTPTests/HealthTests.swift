@@ -131,6 +131,33 @@ struct HealthTests {
         }
     }
 
+    @Test("/health/detailed shows every node's circuit breakers by service; an open one makes the report degraded")
+    func circuits() async throws {
+        try await RedisServerProcess.with(["--appendonly", "yes"]) { (redis: RedisServerProcess) async throws in
+            try await HTTPHarness.with(redisURL: redis.url) { (h: HTTPHarness) async throws in
+                let board = BreakerBoard(redis: h.queue.redis, namespace: h.namespace, nodeID: "n1", logger: TestEnvironment.logger)
+                var policy = CircuitBreaker.Policy.stripe
+                policy.minimumCalls = 2
+                let stripe = await board.breaker("stripe", policy: policy)
+                _ = await board.breaker("plaid", policy: .plaid)
+                try await board.publishAll()
+                let closed = try await h.request(.get, "/health/detailed")
+                #expect(closed.json["status"] as? String == "ok", "\(closed.body)")
+                let plaid = try #require((closed.json["circuits"] as? [String: Any])?["plaid"] as? [String: Any])
+                #expect(plaid["state"] as? String == "closed")
+                #expect((plaid["nodes"] as? [String: String]) == ["n1": "closed"])
+                struct Down: Error {}
+                for _ in 0..<2 { _ = try? await stripe.run { () async throws -> Int in throw Down() } }
+                try await board.publishAll()
+                let open = try await h.request(.get, "/health/detailed")
+                #expect(open.status == 200)
+                #expect(open.json["status"] as? String == "degraded")
+                let part = try #require((open.json["circuits"] as? [String: Any])?["stripe"] as? [String: Any])
+                #expect(part["state"] as? String == "open" && part["calls"] as? Int == 2 && part["nextAttemptAtMs"] is Int)
+            }
+        }
+    }
+
     @Test("the webhook ledger counts deliveries per provider in TTL'd minute buckets; /webhooks/health reports them")
     func webhookLedger() async throws {
         try await HTTPHarness.with { (h: HTTPHarness) async throws in

@@ -1,3 +1,4 @@
+import Foundation
 import JobKit
 import JobKitTestSupport
 import Synchronization
@@ -114,4 +115,40 @@ struct CircuitBreakerTests {
         }
         #expect(await stripe.snapshot().state == .closed)
     }
+
+    @Test("a node's board publishes each transition to Redis; jobnode breakers --json lists every node's breakers")
+    func published() async throws {
+        try await withTestNamespace { ns in
+            let pool = RedisPool(configuration: try TestEnvironment.redisConfiguration(), size: 1)
+            let board = BreakerBoard(redis: pool, namespace: ns, nodeID: "node-a", logger: TestEnvironment.logger)
+            let other = BreakerBoard(redis: pool, namespace: ns, nodeID: "node-b", logger: TestEnvironment.logger)
+            let plaid = await board.breaker("plaid", policy: Self.policy(.retryLater))
+            #expect(await board.breaker("plaid", policy: .plaid) === plaid)
+            _ = await other.breaker("plaid", policy: Self.policy(.retryLater))
+            try await other.publishAll()
+            let fake = FakeService()
+            fake.set(.fail)
+            for _ in 0..<4 { _ = try? await plaid.run { try await fake.call() } }
+            // The transition is published without waiting for the periodic publication.
+            try await waitUntil {
+                try await BreakerBoard.read(redis: pool, namespace: ns).contains { $0.node == "node-a" && $0.snapshot.state == .open }
+            }
+            let all = try await BreakerBoard.read(redis: pool, namespace: ns)
+            #expect(all.map(\.node) == ["node-a", "node-b"])
+            #expect(all.last?.snapshot.state == .closed)
+
+            let dir = try TestEnvironment.makeTemporaryDirectory("breakers")
+            let cli = try JobNodeProcess(["breakers", "--json", "--namespace", ns], logPath: "\(dir)/breakers.log")
+            #expect(await cli.process.wait() == 0)
+            let rows = try #require(try JSONSerialization.jsonObject(with: Data(cli.log.utf8)) as? [[String: Any]], "\(cli.log)")
+            #expect(rows.count == 2)
+            let open = try #require(rows.first { $0["node"] as? String == "node-a" })
+            #expect(Set(open.keys) == ["service", "state", "failureRate", "calls", "openedAtMs", "nextAttemptAtMs", "node"])
+            #expect(open["service"] as? String == "plaid" && open["state"] as? String == "open")
+            #expect(open["failureRate"] as? Double == 1 && open["calls"] as? Int == 4)
+            #expect(open["nextAttemptAtMs"] is Int)
+            await pool.close()
+        }
+    }
 }
+

@@ -148,6 +148,10 @@ struct ScriptKeysTests {
             _ = try await cache.getOrCompute(tenant: "t{1}", key: "c") { 2 }
             await cache.delete(tenant: "t{1}", key: "a:b")
             await cache.invalidate(tenant: "t{1}")
+            let board = BreakerBoard(redis: redis, namespace: namespace, nodeID: "keys-node", logger: TestEnvironment.logger)
+            _ = await board.breaker("svc", policy: .stripe)
+            try await board.publishAll()
+            _ = try await BreakerBoard.read(redis: redis, namespace: namespace)
             let sessions = SessionStore(redis: redis, namespace: namespace)
             let session = try await sessions.create(tenant: "t{1}", user: "u:1")
             _ = try await sessions.get(session.id)

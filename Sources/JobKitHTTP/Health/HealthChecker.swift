@@ -80,19 +80,23 @@ public struct HealthChecker: Sendable {
         async let nodesPart = nodesCheck()
         async let schedulesPart = schedulerCheck()
         async let dependencyPart = dependencyParts()
+        async let circuitsPart = circuitsCheck()
         let r = await redisPart
         let q = await queuesPart
         let (n, nodeCount) = await nodesPart
         var s = await schedulesPart
         s.running = nodeCount > 0
         let deps = await dependencyPart
+        let circuits = await circuitsPart
         var status = [r.status, q.status, n.status, s.status].max() ?? .ok
+        // An open breaker: a dependency is treated as down; the node works on (degraded).
+        if circuits.values.contains(where: { $0.state != "closed" }) { status = max(status, .degraded) }
         // A database that does not answer degrades the node (jobs that need it fail and retry); Redis down is down.
         if deps.contains(where: { !$0.health.isUp }) { status = max(status, .degraded) }
         if r.status == .down { status = .down }
         return HealthReport(
             status: status, durationMs: Self.milliseconds(clock.now - start), redis: r,
-            postgres: deps.first { $0.name == "postgres" }?.health ?? .notConfigured, circuits: [:], scheduler: s,
+            postgres: deps.first { $0.name == "postgres" }?.health ?? .notConfigured, circuits: circuits, scheduler: s,
             nodes: n, queues: q)
     }
 
@@ -153,6 +157,25 @@ public struct HealthChecker: Sendable {
         } catch {
             return .init(status: .degraded, queues: [], error: Self.describe(error))
         }
+    }
+
+    /// Every live node's published breakers, by service (empty when they can't be read).
+    func circuitsCheck() async -> [String: HealthReport.CircuitPart] {
+        guard let published = try? await BreakerBoard.read(redis: redis, namespace: namespace) else { return [:] }
+        let rank = ["closed": 0, "half-open": 1, "open": 2]
+        var parts: [String: HealthReport.CircuitPart] = [:]
+        for p in published {
+            let s = p.snapshot
+            var part = parts[s.service] ?? .init(state: "closed", failureRate: 0, calls: 0, openedAtMs: nil, nextAttemptAtMs: nil, nodes: [:])
+            if rank[s.state.rawValue, default: 0] > rank[part.state, default: 0] { part.state = s.state.rawValue }
+            part.failureRate = max(part.failureRate, s.failureRate)
+            part.calls += s.calls
+            if let o = s.openedAtMs { part.openedAtMs = max(part.openedAtMs ?? 0, o) }
+            if let n = s.nextAttemptAtMs { part.nextAttemptAtMs = max(part.nextAttemptAtMs ?? 0, n) }
+            part.nodes[p.node] = s.state.rawValue
+            parts[s.service] = part
+        }
+        return parts
     }
 
     func nodesCheck() async -> (HealthReport.NodesPart, Int) {

@@ -12,8 +12,8 @@ public struct HealthReport: Sendable, Encodable {
     /// PostgreSQL: `{"status": "not configured"}` when the node has no database, else its check (`ok` or
     /// `down`, latency, pool, error). A database that does not answer makes the report `degraded`.
     public var postgres: DependencyHealth
-    /// External services' circuit breakers by name (empty until the limits issue lands).
-    public var circuits: [String: String]
+    /// External services' circuit breakers by service, over every live node (empty when no node has one).
+    public var circuits: [String: CircuitPart]
     public var scheduler: SchedulerPart
     public var nodes: NodesPart
     public var queues: QueuesPart
@@ -44,6 +44,17 @@ public struct HealthReport: Sendable, Encodable {
             public var size: Int
             public var connected: Int
         }
+    }
+
+    /// One service's breakers across nodes: the worst state (open, then half-open, then closed), the highest
+    /// failure rate, the calls summed, the latest open and next-attempt times, and each node's state.
+    public struct CircuitPart: Sendable, Encodable {
+        public var state: String
+        public var failureRate: Double
+        public var calls: Int
+        public var openedAtMs: Int64?
+        public var nextAttemptAtMs: Int64?
+        public var nodes: [String: String]
     }
 
     /// The schedule loop: it runs on every live node that was not started with `--no-scheduler`.

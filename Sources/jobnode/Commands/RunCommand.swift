@@ -85,16 +85,21 @@ struct RunCommand: AsyncParsableCommand {
             let registry = JobRegistry()
             // The HTTP server needs the node's pool, which the node makes: it gets it through a late-bound box.
             let intake = LateHTTPServer()
+            // The breakers publish through the node's pool, which the node makes: bound late like the server.
+            let board = LateBreakerBoard()
             let node = try JobKit.JobNode(
                 configuration: configuration, registry: registry,
                 services: observability.services.map { ($0, .dependency) } + (database.map { [($0, .dependency)] } ?? [])
-                    + (httpConfiguration == nil ? [] : [(intake, .intake)]),
+                    + [(board, .dependency)] + (httpConfiguration == nil ? [] : [(intake, .intake)]),
                 logger: logger)
+            let breakers = BreakerBoard(
+                redis: node.redis, namespace: connection.namespace, nodeID: configuration.worker.nodeID, logger: logger)
+            board.board = breakers
             if let httpConfiguration {
                 let queue = JobQueue(redis: node.redis, namespace: connection.namespace, logger: logger)
                 intake.server = try JobKitHTTPServer(configuration: httpConfiguration, queue: queue, logger: logger)
             }
-            JobCatalog.register(in: registry, dependencies: JobDependencies(redis: node.redis, namespace: connection.namespace, database: database))
+            JobCatalog.register(in: registry, dependencies: JobDependencies(redis: node.redis, namespace: connection.namespace, database: database, breakers: breakers))
             // A second SIGTERM/SIGINT stops at once: running jobs are canceled and handed back right away.
             let signals = SecondSignal { node.stopNow() }
             do {
@@ -115,6 +120,16 @@ final class LateHTTPServer: Service, @unchecked Sendable {
 
     func run() async throws {
         try await server?.run()
+    }
+}
+
+/// The node's breaker board, set after the node (whose pool it publishes through) is built.
+final class LateBreakerBoard: Service, @unchecked Sendable {
+    // Invariant: `board` is written once, before `JobNode.run()` starts the services, and only read after.
+    var board: BreakerBoard?
+
+    func run() async throws {
+        try await board?.run()
     }
 }
 
