@@ -53,6 +53,11 @@ enum QueueScripts {
             local out = {}
             local ready = {}
             local scheduled = {}
+            -- Tenant fairness: a job with a tenant is numbered after the queue's head (`vtime`, the position of the
+            -- last claimed job) and after its tenant's previous job, not after everything enqueued before it. One
+            -- tenant's long backlog thus interleaves with a newcomer's jobs one for one.
+            local vtime = nil
+            local fair = {}
             for j = 0, count - 1 do
               local b = 2 + j * W
               local id = ARGV[b]
@@ -67,15 +72,25 @@ enum QueueScripts {
                 out[#out + 1] = 0
               else
                 seq = seq + 1
+                local position = seq
+                local tenant = ARGV[b + 9]
+                if tenant ~= '' then
+                  if vtime == nil then vtime = tonumber(redis.call('GET', P .. 'vtime') or '0') end
+                  local last = fair[tenant]
+                  if last == nil then last = tonumber(redis.call('GET', P .. 'tlast:' .. tenant) or '0') end
+                  position = math.max(vtime, last) + 1
+                  fair[tenant] = position
+                end
                 local due = tonumber(ARGV[b + 5])
                 if due == 0 and tonumber(ARGV[b + 4]) > 0 then due = now + tonumber(ARGV[b + 4]) end
-                add_job(id, ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3]), due, now, seq, ARGV[b + 6], ARGV[b + 7],
+                add_job(id, ARGV[b + 1], ARGV[b + 2], tonumber(ARGV[b + 3]), due, now, position, ARGV[b + 6], ARGV[b + 7],
                   ARGV[b + 8], ARGV[b + 9], ARGV[b + 10], idem, ARGV[b + 13], ready, scheduled)
                 out[#out + 1] = id
                 out[#out + 1] = 1
               end
             end
             if #ready > 0 then redis.call('ZADD', P .. 'ready', unpack(ready)) end
+            for tenant, position in pairs(fair) do redis.call('SET', P .. 'tlast:' .. tenant, position, 'PX', 604800000) end
             if #scheduled > 0 then redis.call('ZADD', P .. 'scheduled', unpack(scheduled)) end
             if #ready > 0 or #scheduled > 0 then wake() end
             return out

@@ -141,6 +141,9 @@ enum LeaseScripts {
             local limited = defs ~= nil
             local budget = limited and (want * 4 + 16) or want
             local examined, poppedAll = 0, false
+            -- The queue's head for tenant fairness: the highest position claimed (see the enqueue script).
+            local head = tonumber(redis.call('GET', P .. 'vtime') or '0')
+            local head0 = head
             local popped = redis.call('ZPOPMIN', P .. 'ready', want)
             while true do
               if #popped == 0 then poppedAll = true end
@@ -148,6 +151,8 @@ enum LeaseScripts {
               local id = popped[i]
               local key = P .. 'job:' .. id
               examined = examined + 1
+              local position = tonumber(popped[i + 1]) % 2199023255552
+              if position > head then head = position end
               local f = redis.call('HMGET', key, 'name', 'payload', 'attempts', 'maxAttempts', 'timeoutMs', 'tenant',
                 'correlation', 'enqueuedAt', 'token', 'runAt', 'trace')
               local verdict, retry, permits = 'ok', 0, nil
@@ -184,6 +189,7 @@ enum LeaseScripts {
               popped = redis.call('ZPOPMIN', P .. 'ready', math.min(want - got, budget - examined))
             end
             if #leases > 0 then redis.call('ZADD', P .. 'active', unpack(leases)) end
+            if head > head0 then redis.call('SET', P .. 'vtime', head) end
             if #leases / 2 >= want and redis.call('ZCARD', P .. 'ready') > 0 then wake() end
             return out
             """)
