@@ -14,6 +14,9 @@ public enum JobCatalog {
         registry.register(MonthlyReportJob.self, timeout: .seconds(600)) { job, context in
             try await MonthlyReportJob.run(job, context)
         }
+        registry.register(SessionCleanupJob.self, timeout: .seconds(600)) { _, context in
+            try await SessionCleanupJob.run(context)
+        }
     }
 
     /// Schedules every node syncs at start (new ones are added; changed ones updated without resetting
@@ -23,6 +26,8 @@ public enum JobCatalog {
         nightly.overlap = .skip
         var monthly = Schedule.cron("reports.monthly", "0 6 1 * *", job: MonthlyReportJob.jobName, queue: "reports")
         monthly.misfire = .once
-        return [nightly, monthly]
+        var sessions = Schedule.every("maintenance.sessions", .seconds(900), job: SessionCleanupJob.jobName, queue: "maintenance")
+        sessions.overlap = .skip
+        return [nightly, monthly, sessions]
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import JobKit
 import JobKitTestSupport
 import Testing
@@ -102,4 +103,27 @@ struct SessionStoreTests {
             await pool.close()
         }
     }
+
+    @Test("maintenance.sessions (a default schedule of every node) cleans the index of expired sessions")
+    func cleanupJob() async throws {
+        try await EngineHarness.with { h in
+            let store = SessionStore(redis: h.queue.redis, namespace: h.namespace)
+            let s = try await store.create(tenant: "t", user: "gone", ttl: .milliseconds(50), idle: .milliseconds(50))
+            let index = "\(h.namespace):{su:t:gone}:index"
+            #expect(try await h.queue.redis.send(RedisCommand("EXISTS", index)).int == 1)
+            try await waitUntil { try await store.get(s.id) == nil }
+            let dir = try TestEnvironment.makeTemporaryDirectory("sessions-job")
+            let node = try JobNodeProcess(["run", "--namespace", h.namespace, "--queues", "maintenance"], logPath: "\(dir)/node.log")
+            // The node registers the schedule (every 15 minutes); this run is triggered by hand, as an operator would.
+            try await waitUntil(timeout: .seconds(20)) { (try await ScheduleStore(redis: h.queue.redis, namespace: h.namespace).list()).contains { $0.name == "maintenance.sessions" } }
+            let run = try JobNodeProcess(
+                ["enqueue", "maintenance.sessions", "--queue", "maintenance", "--wait", "--namespace", h.namespace], logPath: "\(dir)/enqueue.log")
+            #expect(await run.process.wait(timeout: .seconds(30)) == 0, "\(run.log)")
+            #expect(try await h.queue.redis.send(RedisCommand("EXISTS", index)).int == 0)
+            #expect(try await h.queue.redis.send(RedisCommand("SCARD", "\(h.namespace):sessions:users")).int == 0)
+            node.process.signal(SIGTERM)
+            #expect(await node.process.wait(timeout: .seconds(30)) == 0)
+        }
+    }
 }
+
