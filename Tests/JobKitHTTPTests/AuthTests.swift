@@ -93,4 +93,30 @@ struct AuthTests {
             #expect(try await h.request(.get, "/metrics", headers: .bearer("s3cret-ops-key")).status == 200)
         }
     }
+
+    @Test("HTTP rate limits: per API key on /v1/ and per webhook route, 429 rate_limited with Retry-After; another key has its own count")
+    func rateLimits() async throws {
+        try await HTTPHarness.with(configure: {
+            $0.apiKeys = Self.keys
+            $0.rateLimits = [
+                HTTPRateLimit(name: "api", pathPrefix: "/v1/", scope: .client, limit: .tokenBucket(3, per: .seconds(30))),
+                HTTPRateLimit(name: "webhooks", pathPrefix: "/webhooks/", scope: .route, limit: .fixedWindow(2, per: .seconds(60))),
+            ]
+        }) { (h: HTTPHarness) async throws in
+            let ops: HTTPFields = [.authorization: "Bearer s3cret-ops-key"]
+            let ci: HTTPFields = [.authorization: "Bearer another-secret"]
+            for _ in 0..<3 { #expect(try await h.request(.get, "/v1/queues", headers: ops).status == 200) }
+            let limited = try await h.request(.get, "/v1/queues", headers: ops)
+            #expect(limited.status == 429)
+            #expect(limited.errorCode == "rate_limited")
+            let retry = try #require(limited.headers[.retryAfter].flatMap(Int.init))
+            #expect(retry >= 1 && retry <= 10)
+            #expect(try await h.request(.get, "/v1/queues", headers: ci).status == 200)
+            // Health is outside both prefixes.
+            #expect(try await h.request(.get, "/health", headers: ops).status == 200)
+            for _ in 0..<2 { #expect(try await h.request(.get, "/webhooks/health", headers: ci).status == 200) }
+            #expect(try await h.request(.get, "/webhooks/health", headers: ci).status == 429)
+        }
+    }
 }
+

@@ -21,6 +21,7 @@ import NIOCore
 /// | `job_not_found` | 404 | no job with that id |
 /// | `queue_not_found` | 404 | the queue has never been used |
 /// | `invalid_state` | 409 | the job is not in a state that allows the operation |
+/// | `rate_limited` | 429 | an HTTP rate limit is reached (`Retry-After` says when to retry) |
 /// | `redis_unavailable` | 503 | Redis did not answer |
 /// | `internal_error` | 500 | anything else (logged with the request id) |
 public struct APIError: Error, Sendable, CustomStringConvertible {

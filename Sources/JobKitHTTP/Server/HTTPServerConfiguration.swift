@@ -26,6 +26,8 @@ public struct HTTPServerConfiguration: Sendable {
     /// cluster gauges (behind a key unless ``publicMetrics``), and requests are counted into it. Without,
     /// `/metrics` is 404.
     public var metrics: PrometheusCollectorRegistry?
+    /// Rate limits on the HTTP surface (429 with `Retry-After` past them).
+    public var rateLimits: [HTTPRateLimit] = []
     /// Dependencies besides Redis that `/health/ready` and `/health/detailed` check (the node's PostgreSQL).
     public var dependencies: [any HealthDependency] = []
 

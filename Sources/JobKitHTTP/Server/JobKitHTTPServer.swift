@@ -45,6 +45,9 @@ public final class JobKitHTTPServer: Service, Sendable {
         router.add(middleware: RequestLogMiddleware())
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: APIKeyAuthenticator(keys: configuration.apiKeys))
+        if !configuration.rateLimits.isEmpty {
+            router.add(middleware: RateLimitMiddleware(limits: configuration.rateLimits, redis: queue.redis, namespace: queue.namespace))
+        }
         let needsKey = !configuration.apiKeys.isEmpty
         func group(open: Bool) -> RouterGroup<JobKitRequestContext> {
             let group = router.group()

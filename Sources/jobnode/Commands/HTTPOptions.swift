@@ -24,6 +24,12 @@ struct HTTPOptions: ParsableArguments {
     @Option(name: .customLong("max-body"), help: "Largest request body, e.g. 1MiB, 512KiB or a number of bytes.")
     var maxBody: String = "1MiB"
 
+    @Option(name: .customLong("rate-limit"), help: "Per API key on /v1/: N/DURATION (token bucket, burst N), e.g. 100/1s; 429 past it.")
+    var rateLimit: String?
+
+    @Option(name: .customLong("webhook-rate-limit"), help: "Per webhook endpoint: N/DURATION (token bucket, burst N); 429 past it.")
+    var webhookRateLimit: String?
+
     func validate() throws {
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if http == nil && (tlsCert != nil || publicHealth || publicMetrics) {
@@ -31,6 +37,26 @@ struct HTTPOptions: ParsableArguments {
         }
         if let http { _ = try Self.validated { try HTTPServerConfiguration.parseAddress(http) } }
         _ = try Self.bytes(maxBody)
+        _ = try rateLimits()
+    }
+
+    /// `--rate-limit` and `--webhook-rate-limit` as the server's limits.
+    func rateLimits() throws -> [HTTPRateLimit] {
+        var limits: [HTTPRateLimit] = []
+        for (flag, value, name, prefix, scope) in [
+            ("--rate-limit", rateLimit, "api", "/v1/", HTTPRateLimit.Scope.client),
+            ("--webhook-rate-limit", webhookRateLimit, "webhooks", "/webhooks/", .route),
+        ] {
+            guard let value else { continue }
+            let parts = value.split(separator: "/", maxSplits: 1)
+            guard parts.count == 2, let n = Int(parts[0]), n >= 1 else {
+                throw ValidationError("\(flag) is N/DURATION such as 100/1s, not '\(value)'")
+            }
+            let period = try CLI.duration(String(parts[1]))
+            guard period >= .milliseconds(1) else { throw ValidationError("\(flag): the period must be at least 1ms") }
+            limits.append(HTTPRateLimit(name: name, pathPrefix: prefix, scope: scope, limit: .tokenBucket(n, per: period)))
+        }
+        return limits
     }
 
     /// The server's configuration, with API keys from `JOBKIT_API_KEYS`; `nil` without `--http`. The metrics
@@ -46,6 +72,7 @@ struct HTTPOptions: ParsableArguments {
             configuration.publicHealth = publicHealth
             configuration.publicMetrics = publicMetrics
             configuration.maxBodyBytes = try Self.bytes(maxBody)
+            configuration.rateLimits = try rateLimits()
             if let tlsCert, let tlsKey {
                 configuration.tls = .init(certificatePath: tlsCert, keyPath: tlsKey)
             }
