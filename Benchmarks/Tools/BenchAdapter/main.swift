@@ -301,6 +301,57 @@ func drain(n: Int, concurrency: Int, warmup: Int, latencyOut: String?, timeout: 
     exit(s.done >= n ? 0 : 1)
 }
 
+// MARK: limits
+
+/// `limiter --n N --tasks T [--strategy S]`: rate limiter decisions from T concurrent callers on a pool of 4, over
+/// 100 keys of one limit that never binds.
+func limiterBench(n: Int, tasks: Int, strategy: RateLimit.Strategy) async throws {
+    let pool = try makePool(size: 4)
+    try await pool.warmUp()
+    let limiter = RateLimiter(redis: pool, namespace: "jobkit", name: "bench", limit: RateLimit(strategy, limit: 1_000_000_000, per: .seconds(1)))
+    let next = Counter()
+    let cpu0 = cpuSeconds()
+    let start = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for _ in 0..<tasks {
+            group.addTask {
+                while true {
+                    let i = next.value.add(1, ordering: .relaxed).oldValue
+                    if i >= n { return }
+                    _ = try await limiter.acquire("k\(i % 100)")
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    let elapsed = ContinuousClock.now - start
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    await pool.close()
+    emit(["n": n, "tasks": tasks, "strategy": strategy.rawValue, "seconds": seconds, "rate": Double(n) / seconds, "cpu_s": cpuSeconds() - cpu0])
+}
+
+/// `cache --n N`: tenant cache gets of one stored value by one caller, each timed: p50, p99, max.
+func cacheBench(n: Int) async throws {
+    let pool = try makePool(size: 1)
+    try await pool.warmUp()
+    let cache = TenantCache(redis: pool, namespace: "jobkit")
+    await cache.set(tenant: "t1", key: "accounts", value: ["checking": 1250, "savings": 8000])
+    var samples: [Double] = []
+    samples.reserveCapacity(n)
+    for _ in 0..<n {
+        let t0 = ContinuousClock.now
+        _ = await cache.get([String: Int].self, tenant: "t1", key: "accounts")
+        let d = ContinuousClock.now - t0
+        samples.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
+    }
+    samples.sort()
+    await pool.close()
+    emit([
+        "n": n, "p50_ms": samples[n / 2], "p99_ms": samples[n * 99 / 100], "max_ms": samples[n - 1],
+        "hits": cache.counts.hits,
+    ])
+}
+
 // MARK: main
 
 // BENCH_TRACER=inmemory bootstraps swift-distributed-tracing's in-memory tracer (every span kept in memory), to
@@ -331,6 +382,12 @@ do {
             timeout: Double(argument("--timeout") ?? "600") ?? 600)
     case "probe":
         try await probe(n: Int(argument("--n") ?? "20000") ?? 20000, command: argument("--command") ?? "eval")
+    case "limiter":
+        try await limiterBench(
+            n: Int(argument("--n") ?? "200000") ?? 200_000, tasks: Int(argument("--tasks") ?? "64") ?? 64,
+            strategy: RateLimit.Strategy(rawValue: argument("--strategy") ?? "token-bucket") ?? .tokenBucket)
+    case "cache":
+        try await cacheBench(n: Int(argument("--n") ?? "20000") ?? 20_000)
     case "describe":
         let c = argument("--concurrency") ?? "16"
         emit(["workers": "1 proc x \(c) slots", "bulk_api": "JobQueue.enqueueBulk"])

@@ -91,6 +91,17 @@ enum CLI {
         throw ValidationError("invalid duration '\(text)' (use e.g. 500ms, 30s, 5m, 1h)")
     }
 
+    /// Parses a rate `N/DURATION` (`50/1m`, `5/60s`, `100/1s`) given to `flag`.
+    static func rate(_ text: String, flag: String) throws -> (Int, Duration) {
+        let parts = text.split(separator: "/", maxSplits: 1)
+        guard parts.count == 2, let n = Int(parts[0]), n >= 1 else {
+            throw ValidationError("\(flag) is N/DURATION such as 50/1m, not '\(text)'")
+        }
+        let period = try duration(String(parts[1]))
+        guard period >= .milliseconds(1) else { throw ValidationError("\(flag): the period must be at least 1ms") }
+        return (n, period)
+    }
+
     /// Prints `value` in JobKit's JSON shape (``JSONOutput``, which the HTTP API answers with too) and a newline.
     static func printJSON<T: Encodable>(_ value: T) throws {
         print(String(decoding: try JSONOutput.data(value), as: UTF8.self))

@@ -48,12 +48,7 @@ struct HTTPOptions: ParsableArguments {
             ("--webhook-rate-limit", webhookRateLimit, "webhooks", "/webhooks/", .route),
         ] {
             guard let value else { continue }
-            let parts = value.split(separator: "/", maxSplits: 1)
-            guard parts.count == 2, let n = Int(parts[0]), n >= 1 else {
-                throw ValidationError("\(flag) is N/DURATION such as 100/1s, not '\(value)'")
-            }
-            let period = try CLI.duration(String(parts[1]))
-            guard period >= .milliseconds(1) else { throw ValidationError("\(flag): the period must be at least 1ms") }
+            let (n, period) = try CLI.rate(value, flag: flag)
             limits.append(HTTPRateLimit(name: name, pathPrefix: prefix, scope: scope, limit: .tokenBucket(n, per: period)))
         }
         return limits

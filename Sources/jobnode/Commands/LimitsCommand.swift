@@ -106,24 +106,14 @@ struct LimitsCommand: AsyncParsableCommand {
                 throw ValidationError("--strategy is fixed-window, sliding-window or token-bucket, not '\(strategy)'")
             }
             if burst != nil && strategy != RateLimit.Strategy.tokenBucket.rawValue { throw ValidationError("--burst is for token-bucket") }
-            if let rate { _ = try Self.parseRate(rate) }
+            if let rate { _ = try CLI.rate(rate, flag: "--rate") }
             try makeLimit().validate()
-        }
-
-        static func parseRate(_ text: String) throws -> (Int, Duration) {
-            let parts = text.split(separator: "/", maxSplits: 1)
-            guard parts.count == 2, let n = Int(parts[0]), n >= 1 else {
-                throw ValidationError("--rate is N/DURATION such as 50/1m, not '\(text)'")
-            }
-            let period = try CLI.duration(String(parts[1]))
-            guard period >= .milliseconds(1) else { throw ValidationError("--rate: the period must be at least 1ms") }
-            return (n, period)
         }
 
         func makeLimit() throws -> QueueLimit {
             var rateLimit: RateLimit?
             if let rate, let strategy, let s = RateLimit.Strategy(rawValue: strategy) {
-                let (n, period) = try Self.parseRate(rate)
+                let (n, period) = try CLI.rate(rate, flag: "--rate")
                 rateLimit = RateLimit(s, limit: n, per: period, burst: burst)
             }
             return QueueLimit(name: name, queue: queue ?? "default", job: job, key: key, rate: rateLimit, concurrency: concurrency)
