@@ -79,6 +79,7 @@ struct MetricsTests {
                 let refused = try await client.get("/metrics").status
                 var headers = HTTPFields()
                 headers[.authorization] = "Bearer s3cret-scrape"
+                #expect(try await client.execute(.init("/health", method: .get, headers: headers)).status == .ok)
                 let reply = try await client.execute(.init("/metrics", method: .get, headers: headers))
                 #expect(reply.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
                 return (refused, reply.body.map { String(buffer: $0) } ?? "")
@@ -102,7 +103,12 @@ struct MetricsTests {
             #expect(Self.value(families, "jobkit_nodes_live", nil, [:]) == 1)
             #expect(Self.value(families, "jobkit_slots", nil, [:]).map { $0 >= 1 } == true)
             // The refused scrape was counted by route and status (the scrape itself is counted when it ends).
-            #expect(Self.value(families, "jobkit_http_requests", "jobkit_http_requests_total", ["route": "/metrics", "status": "401"]) == 1)
+            #expect(
+                Self.value(families, "jobkit_http_requests", "jobkit_http_requests_total", ["route": "/metrics", "status": "401", "key": "anonymous"])
+                    == 1)
+            // Requests made with a key are counted under its name, never its secret.
+            #expect((Self.value(families, "jobkit_http_requests", "jobkit_http_requests_total", ["key": "scraper"]) ?? 0) >= 1)
+            #expect(!families.values.flatMap(\.samples).flatMap { $0.labels.values }.contains("s3cret-scrape"))
             // No ids as labels: every label value is a queue, a job name, a route, a method, a state or a number.
             let ids = families.values.flatMap(\.samples).flatMap { $0.labels.values }.filter { $0.count == 20 && $0.allSatisfy(\.isLetter) }
             #expect(ids.isEmpty, "job ids used as labels: \(ids.prefix(3))")

@@ -3,10 +3,12 @@ import Hummingbird
 import NIOCore
 import Synchronization
 
-/// Counts HTTP requests by method, route template and status, and times them by method and route, through
-/// swift-metrics: `jobkit_http_requests_total`, `jobkit_http_request_duration_seconds`. The route is the
-/// matched template (`/v1/jobs/{id}`), or `unmatched`: request paths never become labels.
-struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
+/// Counts HTTP requests by method, route template, status and API key name, and times them by method and route,
+/// through swift-metrics: `jobkit_http_requests_total`, `jobkit_http_request_duration_seconds`. The route is the
+/// matched template (`/v1/jobs/{id}`), or `unmatched`: request paths never become labels; the key is the
+/// configured key's name (never its secret) or `anonymous`, so the label set is bounded by the configuration.
+struct HTTPMetricsMiddleware: RouterMiddleware {
+    typealias Context = JobKitRequestContext
     let series = HTTPMetricSeries()
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
@@ -15,11 +17,11 @@ struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         let start = NIODeadline.now()
         do {
             let response = try await next(request, context)
-            series.record(request.method.rawValue, context.endpointPath, response.status.code, since: start)
+            series.record(request.method.rawValue, context.endpointPath, response.status.code, key: context.identity?.name, since: start)
             return response
         } catch {
             let status = (error as? any HTTPResponseError)?.status.code ?? 500
-            series.record(request.method.rawValue, context.endpointPath, status, since: start)
+            series.record(request.method.rawValue, context.endpointPath, status, key: context.identity?.name, since: start)
             throw error
         }
     }
@@ -31,6 +33,7 @@ final class HTTPMetricSeries: Sendable {
         var method: String
         var route: String
         var status: Int
+        var key: String
     }
     private struct Entry {
         var requests: Counter
@@ -38,14 +41,14 @@ final class HTTPMetricSeries: Sendable {
     }
     private let entries = Mutex<[Key: Entry]>([:])
 
-    func record(_ method: String, _ route: String?, _ status: Int, since start: NIODeadline) {
-        let key = Key(method: method, route: route ?? "unmatched", status: status)
+    func record(_ method: String, _ route: String?, _ status: Int, key apiKey: String?, since start: NIODeadline) {
+        let key = Key(method: method, route: route ?? "unmatched", status: status, key: apiKey ?? "anonymous")
         let entry = entries.withLock { e -> Entry in
             if let found = e[key] { return found }
             let made = Entry(
                 requests: Counter(
                     label: "jobkit_http_requests_total",
-                    dimensions: [("method", key.method), ("route", key.route), ("status", String(key.status))]),
+                    dimensions: [("method", key.method), ("route", key.route), ("status", String(key.status)), ("key", key.key)]),
                 duration: Timer(
                     label: "jobkit_http_request_duration_seconds", dimensions: [("method", key.method), ("route", key.route)],
                     preferredDisplayUnit: .seconds))

@@ -39,12 +39,14 @@ public final class JobKitHTTPServer: Service, Sendable {
     /// The router: request ids and logs, JSON errors, API keys, then the routes.
     public func makeRouter() -> Router<JobKitRequestContext> {
         let router = Router(context: JobKitRequestContext.self)
+        // The key first, so that the metrics and the request log see its name (it refuses nothing itself: routes
+        // that need a key sit behind IsAuthenticatedMiddleware).
+        router.add(middleware: APIKeyAuthenticator(keys: configuration.apiKeys))
         if configuration.metrics != nil { router.add(middleware: HTTPMetricsMiddleware()) }
         // A server span per request, whose context the jobs it enqueues carry (only with a tracer bootstrapped).
         if JobTrace.isActive { router.add(middleware: TracingMiddleware()) }
         router.add(middleware: RequestLogMiddleware())
         router.add(middleware: ErrorMiddleware())
-        router.add(middleware: APIKeyAuthenticator(keys: configuration.apiKeys))
         if !configuration.rateLimits.isEmpty {
             router.add(middleware: RateLimitMiddleware(limits: configuration.rateLimits, redis: queue.redis, namespace: queue.namespace))
         }
