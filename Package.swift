@@ -146,6 +146,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "JobsTests",
+            dependencies: [
+                "Jobs", "JobKitTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "JobKitHTTPTests",
             dependencies: [
                 "JobKit", "JobKitHTTP", "JobKitTestSupport", "Jobs",

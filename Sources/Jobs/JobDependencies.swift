@@ -9,11 +9,11 @@ public struct JobDependencies: Sendable {
     /// The node's key namespace.
     public var namespace: String
     /// The node's PostgreSQL, when it has one (`--database`, `DATABASE_URL`).
-    public var database: PostgresDatabase?
+    public var database: StoreDatabase?
     /// The node's circuit breakers (one per external service), published for `jobnode breakers` and health.
     public var breakers: BreakerBoard?
 
-    public init(redis: RedisPool, namespace: String, database: PostgresDatabase? = nil, breakers: BreakerBoard? = nil) {
+    public init(redis: RedisPool, namespace: String, database: StoreDatabase? = nil, breakers: BreakerBoard? = nil) {
         self.redis = redis
         self.namespace = namespace
         self.database = database

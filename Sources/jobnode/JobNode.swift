@@ -30,6 +30,6 @@ struct JobNode: AsyncParsableCommand {
         abstract: "Run JobKit workers and operate their queues.",
         subcommands: [
             RunCommand.self, EnqueueCommand.self, JobsCommand.self, QueuesCommand.self, NodesCommand.self,
-            InspectCommand.self, SchedulesCommand.self, ServeCommand.self, LimitsCommand.self, BreakersCommand.self,
+            InspectCommand.self, SchedulesCommand.self, ServeCommand.self, LimitsCommand.self, BreakersCommand.self, MigrateCommand.self,
         ])
 }

@@ -83,7 +83,7 @@ struct HealthTests {
     @Test("with PostgreSQL stopped (SIGSTOP) /health/detailed answers within 2 s, degraded with postgres down; ready is 503; both recover")
     func postgresHung() async throws {
         try await PostgresServerProcess.with { (pg: PostgresServerProcess) async throws in
-            let database = try PostgresDatabase(url: pg.url, maxConnections: 2, logger: TestEnvironment.logger)
+            let database = try StoreDatabase(url: pg.url, maxConnections: 2, logger: TestEnvironment.logger)
             let group = ServiceGroup(configuration: .init(services: [database], logger: TestEnvironment.logger))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }

@@ -19,12 +19,12 @@ struct DatabaseOptions: ParsableArguments {
 
     func validate() throws {
         guard databasePoolSize >= 1 else { throw ValidationError("--database-pool-size must be at least 1") }
-        if let databaseURL { try PostgresDatabase.validate(url: databaseURL) }
+        if let databaseURL { try StoreDatabase.validate(url: databaseURL) }
     }
 
     /// The node's database, or `nil` without a URL.
-    func makeDatabase(logger: Logger) throws -> PostgresDatabase? {
+    func makeDatabase(logger: Logger) throws -> StoreDatabase? {
         guard let databaseURL else { return nil }
-        return try PostgresDatabase(url: databaseURL, maxConnections: databasePoolSize, logger: logger)
+        return try StoreDatabase(url: databaseURL, maxConnections: databasePoolSize, logger: logger)
     }
 }

@@ -7,7 +7,7 @@ import ServiceLifecycle
 
 /// The node's PostgreSQL: one `PostgresClient` (a pool) configured from a `postgres://` URL, run as a
 /// dependency service of the node (it starts first and stops last).
-public final class PostgresDatabase: Service, Sendable {
+public final class StoreDatabase: Service, Sendable {
     /// The pool. Queries go through it once ``run()`` is running.
     public let client: PostgresClient
     /// The URL without its password, for logs and errors.
@@ -80,7 +80,7 @@ public final class PostgresDatabase: Service, Sendable {
     }
 }
 
-extension PostgresDatabase: HealthDependency {
+extension StoreDatabase: HealthDependency {
     public var name: String { "postgres" }
 
     /// A `SELECT 1` round trip (the caller bounds the wait).

@@ -1,0 +1,99 @@
+import Logging
+import PostgresNIO
+
+/// One versioned change of the PostgreSQL schema. Versions only grow; a released migration is never edited
+/// (a later one changes what it made).
+public struct Migration: Sendable {
+    public var version: Int
+    public var name: String
+    public var sql: String
+}
+
+/// Applies the store's migrations (`jobnode migrate`): each pending one in its own transaction, after taking a
+/// transaction-scoped advisory lock, so that several nodes running it at once apply each version exactly once
+/// (the others wait, then find it applied). Applied versions are recorded in `schema_migrations`.
+public struct Migrator: Sendable {
+    public let database: StoreDatabase
+    public let migrations: [Migration]
+    let logger: Logger
+
+    /// The advisory lock's key (any constant shared by every migrator of this schema).
+    static let lockKey: Int64 = 0x4A6F_624B_6974  // "JobKit"
+
+    public init(database: StoreDatabase, migrations: [Migration] = StoreMigrations.all, logger: Logger) {
+        self.database = database
+        self.migrations = migrations.sorted { $0.version < $1.version }
+        self.logger = logger
+    }
+
+    /// Applies every pending migration; returns the ones this call applied, in order.
+    ///
+    /// - Throws: the database's error; the failing migration's transaction is rolled back and the error names it.
+    public func apply() async throws -> [Migration] {
+        var applied: [Migration] = []
+        for migration in migrations {
+            let did = try await database.client.withTransaction(logger: logger) { connection -> Bool in
+                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
+                // Under the lock: two `CREATE TABLE IF NOT EXISTS` at once can still collide in PostgreSQL.
+                try await connection.query(
+                    """
+                    CREATE TABLE IF NOT EXISTS schema_migrations (
+                      version integer PRIMARY KEY,
+                      name text NOT NULL,
+                      applied_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """, logger: logger)
+                let rows = try await connection.query(
+                    "SELECT 1 FROM schema_migrations WHERE version = \(migration.version)", logger: logger)
+                for try await _ in rows { return false }
+                do {
+                    try await connection.query(PostgresQuery(unsafeSQL: migration.sql), logger: logger)
+                } catch {
+                    throw MigrationError(version: migration.version, name: migration.name, underlying: String(reflecting: error))
+                }
+                try await connection.query(
+                    "INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))", logger: logger)
+                return true
+            }
+            if did {
+                logger.notice("Migration applied", metadata: ["migration.version": "\(migration.version)", "migration.name": "\(migration.name)"])
+                applied.append(migration)
+            }
+        }
+        return applied
+    }
+
+    /// The versions recorded as applied.
+    public func appliedVersions() async throws -> [Int] {
+        var out: [Int] = []
+        for try await (version,) in try await database.client.query(
+            "SELECT version FROM schema_migrations ORDER BY version", logger: logger
+        ).decode((Int,).self) {
+            out.append(version)
+        }
+        return out
+    }
+}
+
+/// A migration that failed: its version, name and the database's error.
+public struct MigrationError: Error, CustomStringConvertible {
+    public var version: Int
+    public var name: String
+    public var underlying: String
+    public var description: String { "migration \(version) (\(name)) failed; nothing of it was applied: \(underlying)" }
+}
+
+/// The store's schema, in order. Table names are a contract (see `docs/data-model.md`); later migrations add.
+public enum StoreMigrations {
+    public static let all: [Migration] = [
+        Migration(
+            version: 1, name: "tenants",
+            sql: """
+                CREATE TABLE tenants (
+                  id text PRIMARY KEY,
+                  name text,
+                  created_at timestamptz NOT NULL DEFAULT now()
+                )
+                """)
+    ]
+}
