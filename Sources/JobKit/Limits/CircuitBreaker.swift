@@ -135,13 +135,7 @@ public actor CircuitBreaker {
     /// The current state (an open breaker past its open time reports half-open).
     public func snapshot() -> Snapshot {
         advance()
-        let calls = state == .halfOpen ? trialOutcomes.count : outcomes.count
-        let failed = state == .halfOpen ? trialOutcomes.filter { $0 }.count : failures
-        var next: Int64?
-        if state == .open, let openedAtWall { next = openedAtWall + Self.ms(policy.openDuration) }
-        return Snapshot(
-            service: service, state: state, failureRate: calls == 0 ? 0 : Double(failed) / Double(calls), calls: calls,
-            openedAtMs: openedAtWall, nextAttemptAtMs: next)
+        return currentSnapshot()
     }
 
     // MARK: - Internals
@@ -214,19 +208,20 @@ public actor CircuitBreaker {
         logger.notice(
             "Circuit breaker \(next.rawValue)",
             metadata: ["breaker.from": "\(previous.rawValue)", "breaker.failureRate": "\(rate)"])
-        let snap = snapshotWithoutAdvance()
-        onTransition?(snap)
+        onTransition?(currentSnapshot())
     }
 
-    private func snapshotWithoutAdvance() -> Snapshot {
+    /// The state as it stands (half-open: the trials' outcomes).
+    private func currentSnapshot() -> Snapshot {
+        let calls = state == .halfOpen ? trialOutcomes.count : outcomes.count
+        let failed = state == .halfOpen ? trialOutcomes.filter { $0 }.count : failures
         var next: Int64?
-        if state == .open, let openedAtWall { next = openedAtWall + Self.ms(policy.openDuration) }
+        if state == .open, let openedAtWall { next = openedAtWall + policy.openDuration.milliseconds }
         return Snapshot(
-            service: service, state: state, failureRate: outcomes.isEmpty ? 0 : Double(failures) / Double(outcomes.count),
-            calls: outcomes.count, openedAtMs: openedAtWall, nextAttemptAtMs: next)
+            service: service, state: state, failureRate: calls == 0 ? 0 : Double(failed) / Double(calls), calls: calls,
+            openedAtMs: openedAtWall, nextAttemptAtMs: next)
     }
 
-    static func ms(_ d: Duration) -> Int64 { d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000 }
     static func wallMs() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)

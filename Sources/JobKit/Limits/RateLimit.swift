@@ -41,7 +41,7 @@ public struct RateLimit: Sendable, Hashable, Codable {
     public init(_ strategy: Strategy, limit: Int, per period: Duration, burst: Int? = nil) {
         self.strategy = strategy
         self.limit = limit
-        self.periodMs = period.components.seconds * 1000 + period.components.attoseconds / 1_000_000_000_000_000
+        self.periodMs = period.milliseconds
         self.burst = burst
     }
 

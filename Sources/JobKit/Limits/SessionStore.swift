@@ -115,8 +115,9 @@ public struct SessionStore: Sendable {
             guard split.count == 2 else { continue }
             let prefix = userPrefix(tenant: String(split[0]), user: String(split[1]))
             let ids = try await redis.send(RedisCommand("ZRANGE", prefix + "index", "0", "-1")).array?.compactMap(\.string) ?? []
-            var gone: [String] = []
-            for id in ids where try await redis.send(RedisCommand("EXISTS", sessionPrefix(id))).int != 1 { gone.append(id) }
+            // One round trip for every session of the user (the sessions live in other slots than the index).
+            let exists = ids.isEmpty ? [] : try await redis.pipeline(ids.map { RedisCommand("EXISTS", sessionPrefix($0)) })
+            let gone = zip(ids, exists).filter { $0.1.int != 1 }.map(\.0)
             let reply = try await redis.run(SessionScripts.prune, keys: [prefix], arguments: gone)
             guard let values = reply.array, values.count == 2 else { continue }
             removed += values[0].int ?? 0

@@ -136,7 +136,8 @@ public struct TenantCache: Sendable {
         try? JSONDecoder().decode(Value.self, from: Data(text.utf8))
     }
 
-    static func ms(_ d: Duration) -> Int { max(1, Int(d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000)) }
+    /// A TTL for Redis: whole ms, at least 1.
+    static func ms(_ d: Duration) -> Int { max(1, Int(d.milliseconds)) }
 }
 
 /// The cache's counters (also recorded through swift-metrics as `jobkit_cache_requests_total{result}`).

@@ -49,7 +49,7 @@ extension Worker {
             series.completed.increment()
         } else {
             var logger = context.logger
-            logger[metadataKey: "duration_ms"] = "\(took.components.seconds * 1000 + took.components.attoseconds / 1_000_000_000_000_000)"
+            logger[metadataKey: "duration_ms"] = "\(took.milliseconds)"
             await finalizeUnsuccessful(control, outcome: outcome, logger: logger)
         }
     }

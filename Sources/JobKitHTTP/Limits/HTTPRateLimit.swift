@@ -53,7 +53,7 @@ struct RateLimitMiddleware: RouterMiddleware {
                 continue
             }
             guard decision.allowed else {
-                let ms = decision.retryAfter.components.seconds * 1000 + decision.retryAfter.components.attoseconds / 1_000_000_000_000_000
+                let ms = decision.retryAfter.milliseconds
                 let seconds = max(1, (ms + 999) / 1000)
                 var response = APIError(
                     .tooManyRequests, code: "rate_limited",
