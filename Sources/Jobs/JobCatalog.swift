@@ -17,6 +17,10 @@ public enum JobCatalog {
         registry.register(SessionCleanupJob.self, timeout: .seconds(600)) { _, context in
             try await SessionCleanupJob.run(context)
         }
+        switch dependencies.plaid {
+        case .success(let plaid): plaid.register(in: registry)
+        case .failure(let reason): PlaidJobRunner.registerUnavailable(in: registry, reason: reason)
+        }
     }
 
     /// Schedules every node syncs at start (new ones are added; changed ones updated without resetting
@@ -28,6 +32,6 @@ public enum JobCatalog {
         monthly.misfire = .once
         var sessions = Schedule.every("maintenance.sessions", .seconds(900), job: SessionCleanupJob.jobName, queue: "maintenance")
         sessions.overlap = .skip
-        return [nightly, monthly, sessions]
+        return [nightly, monthly, sessions] + PlaidJobs.defaultSchedules
     }
 }

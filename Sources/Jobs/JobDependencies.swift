@@ -12,11 +12,24 @@ public struct JobDependencies: Sendable {
     public var database: StoreDatabase?
     /// The node's circuit breakers (one per external service), published for `jobnode breakers` and health.
     public var breakers: BreakerBoard?
+    /// The Plaid jobs' runtime, when the node has Plaid credentials, `JOBKIT_TOKEN_KEY` and a database; else
+    /// why not (the Plaid jobs then fail with that reason, using their attempts, so another node can take them).
+    public var plaid: Result<PlaidJobRunner, PlaidUnavailable>
 
-    public init(redis: RedisPool, namespace: String, database: StoreDatabase? = nil, breakers: BreakerBoard? = nil) {
+    public init(
+        redis: RedisPool, namespace: String, database: StoreDatabase? = nil, breakers: BreakerBoard? = nil,
+        plaid: Result<PlaidJobRunner, PlaidUnavailable> = .failure(PlaidUnavailable("no Plaid configuration"))
+    ) {
         self.redis = redis
         self.namespace = namespace
         self.database = database
         self.breakers = breakers
+        self.plaid = plaid
     }
+}
+
+/// Why a node cannot run Plaid jobs.
+public struct PlaidUnavailable: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -102,6 +102,27 @@ extension JobQueue {
         _ = try await redis.pipeline(commands)
     }
 
+    /// Frees an idempotency key that job `id` still holds, so the next enqueue with the key makes a new job.
+    ///
+    /// This gives "unique while pending" (Sidekiq's `unique_until: :start`): a job that calls it when it starts
+    /// lets an enqueue that arrives while it runs make a new job, instead of folding into the running one (a sync
+    /// must run again for changes that arrive during the current one). The job's record forgets the key too, so
+    /// its later removal by retention leaves the new holder's key alone. Returns whether the key was freed.
+    @discardableResult
+    public func releaseIdempotencyKey(_ key: String, queue: String, heldBy id: String) async throws -> Bool {
+        let k = keys(queue)
+        return try await redis.run(Self.releaseIdempotencyScript, keys: [k.idempotency(key), k.job(id)], arguments: [id]).int == 1
+    }
+
+    /// KEYS = idempotency key, job hash (one queue, one slot); ARGV = job id. Reply: 1 when freed.
+    static let releaseIdempotencyScript = RedisScript(
+        """
+        if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+        redis.call('DEL', KEYS[1])
+        redis.call('HDEL', KEYS[2], 'idem')
+        return 1
+        """)
+
     /// Pauses `queue`: no node claims from it until ``resume(queue:)``; running jobs finish.
     public func pause(queue: String) async throws {
         _ = try await redis.send(RedisCommand("SET", keys(queue).paused, "1"))

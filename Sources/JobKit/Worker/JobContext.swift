@@ -68,6 +68,14 @@ public struct JobRetryLater: Error, Sendable {
     }
 }
 
+/// Throw from a handler when running the job again cannot succeed (revoked credentials, a request the provider
+/// refuses as such): the job goes to `dead` at once with `reason`, without using its remaining attempts.
+public struct JobFatalError: Error, Sendable, CustomStringConvertible {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}
+
 /// Thrown by a handler wrapper when the payload does not decode: the job goes to `dead` without retries.
 public struct JobPayloadError: Error, Sendable, CustomStringConvertible {
     public var description: String

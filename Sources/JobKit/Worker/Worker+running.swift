@@ -111,6 +111,8 @@ extension Worker {
             await fail(job, kind: .later, error: error.reason, delay: error.delay, logger: logger)
         case .thrown(let error as JobPayloadError):
             await fail(job, kind: .poison, error: error.description, logger: logger)
+        case .thrown(let error as JobFatalError):
+            await fail(job, kind: .poison, error: error.reason, logger: logger)
         case .thrown(let error):
             await fail(job, kind: .error, error: String(describing: error), logger: logger)
         case .success:

@@ -3,12 +3,12 @@ import Hummingbird
 import NIOCore
 
 /// Reads and decodes request bodies with the API's limits and error codes.
-enum RequestBody {
+public enum RequestBody {
     /// The body, at most `limit` bytes.
     ///
     /// - Throws: ``APIError`` `payload_too_large` (413) when it is longer (checked against `Content-Length`
     ///   first, so an oversized body is refused before it is read).
-    static func collect(_ request: Request, limit: Int) async throws -> ByteBuffer {
+    public static func collect(_ request: Request, limit: Int) async throws -> ByteBuffer {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             throw APIError(.contentTooLarge, code: "payload_too_large", "the request body is \(length) bytes, over the \(limit)-byte limit")
         }
@@ -20,7 +20,7 @@ enum RequestBody {
     }
 
     /// Decodes `T` from `buffer`, mapping decoding failures to ``APIError``s that name the field.
-    static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
+    public static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {

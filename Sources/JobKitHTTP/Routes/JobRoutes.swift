@@ -101,8 +101,8 @@ struct EnqueuedBatch: Encodable {
 }
 
 /// JSON responses in JobKit's output shape.
-enum JSONResponse {
-    static func make<T: Encodable>(_ status: HTTPResponse.Status, _ value: T) throws -> Response {
+public enum JSONResponse {
+    public static func make<T: Encodable>(_ status: HTTPResponse.Status, _ value: T) throws -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: try JSONOutput.encode(value)))

@@ -6,7 +6,15 @@ import PostgresNIO
 public struct Migration: Sendable {
     public var version: Int
     public var name: String
-    public var sql: String
+    /// The statements, run in order in one transaction (one statement each: PostgreSQL's extended protocol
+    /// takes no more).
+    public var statements: [String]
+
+    public init(version: Int, name: String, statements: [String]) {
+        self.version = version
+        self.name = name
+        self.statements = statements
+    }
 }
 
 /// Applies the store's migrations (`jobnode migrate`): each pending one in its own transaction, after taking a
@@ -47,7 +55,9 @@ public struct Migrator: Sendable {
                     "SELECT 1 FROM schema_migrations WHERE version = \(migration.version)", logger: logger)
                 for try await _ in rows { return false }
                 do {
-                    try await connection.query(PostgresQuery(unsafeSQL: migration.sql), logger: logger)
+                    for statement in migration.statements {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
                 } catch {
                     throw MigrationError(version: migration.version, name: migration.name, underlying: String(reflecting: error))
                 }
@@ -81,19 +91,4 @@ public struct MigrationError: Error, CustomStringConvertible {
     public var name: String
     public var underlying: String
     public var description: String { "migration \(version) (\(name)) failed; nothing of it was applied: \(underlying)" }
-}
-
-/// The store's schema, in order. Table names are a contract (see `docs/data-model.md`); later migrations add.
-public enum StoreMigrations {
-    public static let all: [Migration] = [
-        Migration(
-            version: 1, name: "tenants",
-            sql: """
-                CREATE TABLE tenants (
-                  id text PRIMARY KEY,
-                  name text,
-                  created_at timestamptz NOT NULL DEFAULT now()
-                )
-                """)
-    ]
 }

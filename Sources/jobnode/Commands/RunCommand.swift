@@ -95,11 +95,17 @@ struct RunCommand: AsyncParsableCommand {
             let breakers = BreakerBoard(
                 redis: node.redis, namespace: connection.namespace, nodeID: configuration.worker.nodeID, logger: logger)
             board.board = breakers
-            if let httpConfiguration {
-                let queue = JobQueue(redis: node.redis, namespace: connection.namespace, logger: logger)
+            let queue = JobQueue(redis: node.redis, namespace: connection.namespace, logger: logger)
+            if var httpConfiguration {
+                httpConfiguration.extraRoutes += try PlaidSetup.routes(queue: queue)
                 intake.server = try JobKitHTTPServer(configuration: httpConfiguration, queue: queue, logger: logger)
             }
-            JobCatalog.register(in: registry, dependencies: JobDependencies(redis: node.redis, namespace: connection.namespace, database: database, breakers: breakers))
+            let plaid = try await PlaidSetup.runner(database: database, breakers: breakers, queue: queue, logger: logger)
+            if case .success = plaid { try await PlaidSetup.installLimits(redis: node.redis, namespace: connection.namespace) }
+            JobCatalog.register(
+                in: registry,
+                dependencies: JobDependencies(
+                    redis: node.redis, namespace: connection.namespace, database: database, breakers: breakers, plaid: plaid))
             // A second SIGTERM/SIGINT stops at once: running jobs are canceled and handed back right away.
             let signals = SecondSignal { node.stopNow() }
             do {

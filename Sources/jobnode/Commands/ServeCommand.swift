@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import JobKit
 import JobKitHTTP
+import Jobs
 import Logging
 import ServiceLifecycle
 
@@ -39,6 +40,7 @@ struct ServeCommand: AsyncParsableCommand {
             do {
                 try await RedisRequirements.check(redis)
                 let queue = JobQueue(redis: redis, namespace: connection.namespace, logger: logger)
+                httpConfiguration.extraRoutes += try PlaidSetup.routes(queue: queue)
                 let server = try JobKitHTTPServer(configuration: httpConfiguration, queue: queue, logger: logger)
                 // The exporters start first and stop last, after the server's last request.
                 let group = ServiceGroup(

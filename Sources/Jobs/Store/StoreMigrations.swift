@@ -1,0 +1,140 @@
+/// The store's schema, in order. Table names are a contract (see `docs/data-model.md`); later migrations add.
+///
+/// Every row of tenant data carries `tenant_id`, and every query of ``PlaidStore`` is scoped by it.
+public enum StoreMigrations {
+    public static let all: [Migration] = [
+        Migration(
+            version: 1, name: "tenants",
+            statements: [
+                """
+                CREATE TABLE tenants (
+                  id text PRIMARY KEY,
+                  name text,
+                  created_at timestamptz NOT NULL DEFAULT now()
+                )
+                """
+            ]),
+        Migration(version: 2, name: "plaid", statements: plaid),
+    ]
+
+    /// Plaid items, institutions, accounts with their balance history, transactions, tenants' category rules
+    /// and the ledger of Plaid webhook deliveries.
+    static let plaid: [String] = [
+        """
+        CREATE TABLE institutions (
+          id text PRIMARY KEY,
+          name text NOT NULL,
+          country_codes text[] NOT NULL DEFAULT '{}',
+          products text[] NOT NULL DEFAULT '{}',
+          url text,
+          status jsonb,
+          updated_at timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+        """
+        CREATE TABLE plaid_items (
+          item_id text PRIMARY KEY,
+          tenant_id text NOT NULL REFERENCES tenants(id),
+          institution_id text,
+          institution_name text,
+          status text NOT NULL DEFAULT 'active',
+          error_code text,
+          cursor text,
+          consent_expires_at timestamptz,
+          access_token_ciphertext bytea,
+          access_token_key_id text,
+          webhook text,
+          link_token_sha256 text UNIQUE,
+          last_synced_at timestamptz,
+          last_webhook_at timestamptz,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          updated_at timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+        "CREATE INDEX plaid_items_tenant ON plaid_items (tenant_id)",
+        """
+        CREATE TABLE accounts (
+          tenant_id text NOT NULL REFERENCES tenants(id),
+          account_id text NOT NULL,
+          item_id text NOT NULL REFERENCES plaid_items(item_id) ON DELETE CASCADE,
+          name text NOT NULL,
+          official_name text,
+          mask text,
+          type text NOT NULL,
+          subtype text,
+          current numeric,
+          available numeric,
+          credit_limit numeric,
+          currency text,
+          updated_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (tenant_id, account_id)
+        )
+        """,
+        "CREATE INDEX accounts_item ON accounts (item_id)",
+        """
+        CREATE TABLE account_balances (
+          id bigserial PRIMARY KEY,
+          tenant_id text NOT NULL,
+          account_id text NOT NULL,
+          current numeric,
+          available numeric,
+          credit_limit numeric,
+          currency text,
+          observed_at timestamptz NOT NULL DEFAULT now(),
+          FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, account_id) ON DELETE CASCADE
+        )
+        """,
+        "CREATE INDEX account_balances_account ON account_balances (tenant_id, account_id, observed_at)",
+        """
+        CREATE TABLE transactions (
+          tenant_id text NOT NULL,
+          transaction_id text NOT NULL,
+          account_id text NOT NULL,
+          item_id text NOT NULL,
+          amount numeric NOT NULL,
+          currency text,
+          date date NOT NULL,
+          datetime timestamptz,
+          authorized_date date,
+          name text NOT NULL,
+          merchant text,
+          pending boolean NOT NULL,
+          pending_transaction_id text,
+          plaid_category_primary text,
+          plaid_category_detailed text,
+          plaid_category_confidence text,
+          category text NOT NULL,
+          category_source text NOT NULL,
+          removed boolean NOT NULL DEFAULT false,
+          removed_at timestamptz,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          updated_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (tenant_id, transaction_id)
+        )
+        """,
+        "CREATE INDEX transactions_account_date ON transactions (tenant_id, account_id, date DESC)",
+        "CREATE INDEX transactions_item ON transactions (item_id)",
+        """
+        CREATE TABLE category_rules (
+          id bigserial PRIMARY KEY,
+          tenant_id text NOT NULL REFERENCES tenants(id),
+          field text NOT NULL CHECK (field IN ('merchant', 'name')),
+          pattern text NOT NULL,
+          category text NOT NULL,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          UNIQUE (tenant_id, field, pattern)
+        )
+        """,
+        """
+        CREATE TABLE plaid_webhooks (
+          body_sha256 text PRIMARY KEY,
+          webhook_type text,
+          webhook_code text,
+          item_id text,
+          outcome text NOT NULL,
+          job_id text,
+          received_at timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+    ]
+}
