@@ -48,6 +48,9 @@ public struct PlaidAPIError: Error, Sendable, CustomStringConvertible {
                 return .fatal
             case "TRANSACTIONS_SYNC_MUTATION_DURING_PAGINATION":
                 return .restartSync
+            case "PRODUCT_NOT_READY", "INSTITUTION_DOWN", "INSTITUTION_NOT_RESPONDING", "INSTITUTION_NOT_AVAILABLE",
+                "INTERNAL_SERVER_ERROR", "PLANNED_MAINTENANCE":
+                return .retryLater(.seconds(60))
             default:
                 break
             }

@@ -90,22 +90,22 @@ public struct PlaidJobRunner: Sendable {
             webhook: client.configuration.webhookURL, linkTokenSHA256: tokenHash)
         let logger2 = Self.logger(context, tenant: job.tenant, item: exchange.itemID)
         logger2.info("Plaid item linked")
-        // The institution, best effort: the link stands without it; the health job fills it in later.
+        // The institution, best effort: the link stands without it (the health job fills it in later).
         do {
-            let item = try await plaid(context, item: exchange.itemID, tenant: job.tenant) { try await client.item(token) }.item
+            let item = try await client.item(token).item
             if let institutionID = item.institutionID {
                 try await store.setInstitution(tenant: job.tenant, item: exchange.itemID, id: institutionID, name: item.institutionName)
-                let institution = try await plaid(context, item: exchange.itemID, tenant: job.tenant) {
-                    try await client.institution(institutionID)
-                }.institution
+                let institution = try await client.institution(institutionID).institution
                 try await store.upsertInstitution(institution)
                 try await store.setInstitution(tenant: job.tenant, item: exchange.itemID, id: institutionID, name: institution.name)
             }
             if let webhook = client.configuration.webhookURL, item.webhook != webhook {
-                _ = try await plaid(context, item: exchange.itemID, tenant: job.tenant) { try await client.updateWebhook(token, webhook: webhook) }
+                _ = try await client.updateWebhook(token, webhook: webhook)
             }
         } catch let error as PlaidAPIError {
-            logger2.warning("Plaid institution lookup failed; the item is linked", metadata: ["error": "\(error)"])
+            logger2.warning("Plaid item details failed; the item is linked, its syncs are enqueued", metadata: ["error": "\(error)"])
+        } catch is CircuitOpenError {
+            logger2.warning("Plaid breaker open; the item is linked, its syncs are enqueued")
         }
         try await jobs.scheduleAccountSync(tenant: job.tenant, item: exchange.itemID, correlation: context.correlationID)
         return PlaidLinkResult(item: exchange.itemID)
@@ -145,12 +145,12 @@ public struct PlaidJobRunner: Sendable {
             let start = try await store.cursor(tenant: job.tenant, item: job.item)
             var restarts = 0
             var pages = 0
+            var pagesCommitted = 0  // pages fetched before the current pass (for the log)
             restart: while true {
                 var cursor = start
                 var upserts: [String: PlaidTransaction] = [:]
                 var removed: Set<String> = []
                 var added = 0, modified = 0
-                var accounts: [PlaidAccount] = []
                 while true {
                     try Task.checkCancellation()
                     let page: PlaidTransactionsSyncResponse
@@ -160,7 +160,8 @@ public struct PlaidJobRunner: Sendable {
                         restarts += 1
                         logger.notice(
                             "Plaid data changed during pagination; restarting from the saved cursor",
-                            metadata: ["restarts": "\(restarts)", "pages.discarded": "\(pages)"])
+                            metadata: ["restarts": "\(restarts)", "pages.discarded": "\(pages - pagesCommitted)"])
+                        pagesCommitted = pages
                         guard restarts <= maxRestarts else {
                             throw JobRetryLater(after: .seconds(30), reason: "\(error) (\(restarts) restarts)")
                         }
@@ -186,14 +187,13 @@ public struct PlaidJobRunner: Sendable {
                     }
                     added += page.added.count
                     modified += page.modified.count
-                    if !page.accounts.isEmpty { accounts = page.accounts }
                     cursor = page.nextCursor
                     if !page.hasMore { break }
                 }
                 guard let cursor else { throw JobRetryLater(after: .seconds(30), reason: "Plaid returned no cursor") }
                 try await store.applySync(
                     tenant: job.tenant, item: job.item, expectedCursor: start,
-                    batch: .init(upserts: Array(upserts.values), removed: Array(removed), accounts: accounts, cursor: cursor))
+                    batch: .init(upserts: Array(upserts.values), removed: Array(removed), cursor: cursor))
                 logger.info(
                     "Plaid transactions synced",
                     metadata: [
@@ -224,33 +224,50 @@ public struct PlaidJobRunner: Sendable {
     // MARK: Item health
 
     func health(_ job: PlaidItemHealthJob, _ context: JobContext) async throws {
-        guard let tenant = job.tenant, let item = job.item else {
-            // Fan out: one job per item, so limits and retries apply per item.
-            let all: [PlaidItemRow]
-            if let tenant = job.tenant { all = try await store.items(tenant: tenant) } else { all = try await store.allItems() }
-            let items = all.filter { $0.status != "revoked" }
-            for row in items {
-                var options = PlaidJobs.options(tenant: row.tenant, correlation: context.correlationID)
-                options.idempotencyKey = "plaid.item.health:\(row.item):\(context.id)"
-                _ = try await jobs.jobs.enqueue(PlaidItemHealthJob(tenant: row.tenant, item: row.item), options: options)
+        if let item = job.item {
+            var tenant = job.tenant
+            if tenant == nil { tenant = try await store.tenant(ofItem: item) }
+            guard let tenant else {
+                throw JobFatalError("Plaid item \(item) is not linked")
             }
-            Self.logger(context, tenant: job.tenant, item: nil).info("Plaid item health fanned out", metadata: ["items": "\(items.count)"])
+            _ = try await withItem(tenant, item, context) { token in try await checkHealth(tenant: tenant, item: item, token: token, context) }
             return
         }
-        _ = try await withItem(tenant, item, context) { token in
-            let response = try await client.item(token)
-            let consent = response.item.consentExpirationTime.flatMap(Self.milliseconds)
-            if let error = response.item.error {
-                let failure = PlaidAPIError(endpoint: "/item/get", status: 200, body: error)
-                if failure.disposition == .needsUser {
-                    return try await needsUser(tenant: tenant, item: item, code: error.errorCode, context: context)
-                }
-                try await store.setItemStatus(tenant: tenant, item: item, status: "error", errorCode: error.errorCode, consentExpiresAtMs: consent)
-                return PlaidSyncResult(item: item, status: "error")
-            }
-            try await store.setItemStatus(tenant: tenant, item: item, status: "active", errorCode: nil, consentExpiresAtMs: consent)
-            return PlaidSyncResult(item: item, status: "active")
+        // Fan out: one job per item, so limits and retries apply per item.
+        let all: [PlaidItemRow]
+        if let tenant = job.tenant { all = try await store.items(tenant: tenant) } else { all = try await store.allItems() }
+        let items = all.filter { $0.status != "revoked" }
+        for row in items {
+            var options = PlaidJobs.options(tenant: row.tenant, correlation: context.correlationID)
+            options.idempotencyKey = "plaid.item.health:\(row.item):\(context.id)"
+            _ = try await jobs.jobs.enqueue(PlaidItemHealthJob(tenant: row.tenant, item: row.item), options: options)
         }
+        Self.logger(context, tenant: job.tenant, item: nil).info("Plaid item health fanned out", metadata: ["items": "\(items.count)"])
+    }
+
+    /// `/item/get` for one item: its error (an item that needs its user is marked and notified), its consent
+    /// expiry and institution. A healthy answer clears `login_required`/`error`; a `pending_*` status set by a
+    /// webhook stays until the user acts.
+    func checkHealth(tenant: String, item: String, token: PlaidAccessToken, _ context: JobContext) async throws -> PlaidSyncResult {
+        let response = try await client.item(token)
+        let consent = response.item.consentExpirationTime.flatMap(Self.milliseconds)
+        if let institutionID = response.item.institutionID {
+            try await store.setInstitution(tenant: tenant, item: item, id: institutionID, name: response.item.institutionName)
+        }
+        if let error = response.item.error {
+            let failure = PlaidAPIError(endpoint: "/item/get", status: 200, body: error)
+            if failure.disposition == .needsUser {
+                return try await needsUser(tenant: tenant, item: item, code: error.errorCode, context: context)
+            }
+            try await store.setItemStatus(tenant: tenant, item: item, status: "error", errorCode: error.errorCode, consentExpiresAtMs: consent)
+            return PlaidSyncResult(item: item, status: "error")
+        }
+        let current = try await store.item(tenant: tenant, item: item)?.status ?? "active"
+        let status = ["login_required", "error"].contains(current) ? "active" : current
+        try await store.setItemStatus(
+            tenant: tenant, item: item, status: status, errorCode: nil,
+            consentExpiresAtMs: consent)
+        return PlaidSyncResult(item: item, status: status)
     }
 
     static func milliseconds(_ iso: String) -> Int64? {

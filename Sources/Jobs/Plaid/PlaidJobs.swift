@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 import JobKit
 
 /// Enqueues the Plaid jobs, for services that link JobKit (no Plaid credentials needed: a jobnode runs them).
@@ -61,6 +63,9 @@ public struct PlaidJobs: Sendable {
     public func link(tenant: String, publicToken: String, correlation: String? = nil) async throws -> JobHandle {
         var options = Self.options(tenant: tenant, correlation: correlation)
         options.maxAttempts = 5
+        // The same public token twice (a client's retry) is one link job.
+        let digest = SHA256.hash(data: Data(publicToken.utf8)).map { String(format: "%02x", $0) }.joined()
+        options.idempotencyKey = "plaid.item.link:\(tenant):\(digest)"
         return try await jobs.enqueue(PlaidItemLinkJob(tenant: tenant, publicToken: publicToken), options: options)
     }
 

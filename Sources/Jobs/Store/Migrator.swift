@@ -17,9 +17,9 @@ public struct Migration: Sendable {
     }
 }
 
-/// Applies the store's migrations (`jobnode migrate`): each pending one in its own transaction, after taking a
+/// Applies the store's migrations (`jobnode migrate`): the pending ones in one transaction, after taking a
 /// transaction-scoped advisory lock, so that several nodes running it at once apply each version exactly once
-/// (the others wait, then find it applied). Applied versions are recorded in `schema_migrations`.
+/// (the others wait, then find them applied). Applied versions are recorded in `schema_migrations`.
 public struct Migrator: Sendable {
     public let database: StoreDatabase
     public let migrations: [Migration]
@@ -36,24 +36,31 @@ public struct Migrator: Sendable {
 
     /// Applies every pending migration; returns the ones this call applied, in order.
     ///
-    /// - Throws: the database's error; the failing migration's transaction is rolled back and the error names it.
+    /// All pending migrations go in one transaction, after taking a transaction-scoped advisory lock: a
+    /// concurrent `migrate` waits for the lock, then finds everything applied (so two nodes never split the
+    /// versions between them, and a failure leaves the schema as it was).
+    ///
+    /// - Throws: the database's error; the transaction is rolled back and the error names the failing migration.
     public func apply() async throws -> [Migration] {
-        var applied: [Migration] = []
-        for migration in migrations {
-            let did = try await database.client.withTransaction(logger: logger) { connection -> Bool in
-                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
-                // Under the lock: two `CREATE TABLE IF NOT EXISTS` at once can still collide in PostgreSQL.
-                try await connection.query(
-                    """
-                    CREATE TABLE IF NOT EXISTS schema_migrations (
-                      version integer PRIMARY KEY,
-                      name text NOT NULL,
-                      applied_at timestamptz NOT NULL DEFAULT now()
-                    )
-                    """, logger: logger)
-                let rows = try await connection.query(
-                    "SELECT 1 FROM schema_migrations WHERE version = \(migration.version)", logger: logger)
-                for try await _ in rows { return false }
+        let applied = try await database.client.withTransaction(logger: logger) { connection -> [Migration] in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
+            // Under the lock: two `CREATE TABLE IF NOT EXISTS` at once can still collide in PostgreSQL.
+            try await connection.query(
+                """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                  version integer PRIMARY KEY,
+                  name text NOT NULL,
+                  applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """, logger: logger)
+            var done: Set<Int> = []
+            for try await (version,) in try await connection.query("SELECT version FROM schema_migrations", logger: logger)
+                .decode((Int,).self)
+            {
+                done.insert(version)
+            }
+            var applied: [Migration] = []
+            for migration in migrations where !done.contains(migration.version) {
                 do {
                     for statement in migration.statements {
                         try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
@@ -63,12 +70,12 @@ public struct Migrator: Sendable {
                 }
                 try await connection.query(
                     "INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))", logger: logger)
-                return true
-            }
-            if did {
-                logger.notice("Migration applied", metadata: ["migration.version": "\(migration.version)", "migration.name": "\(migration.name)"])
                 applied.append(migration)
             }
+            return applied
+        }
+        for migration in applied {
+            logger.notice("Migration applied", metadata: ["migration.version": "\(migration.version)", "migration.name": "\(migration.name)"])
         }
         return applied
     }
@@ -90,5 +97,5 @@ public struct MigrationError: Error, CustomStringConvertible {
     public var version: Int
     public var name: String
     public var underlying: String
-    public var description: String { "migration \(version) (\(name)) failed; nothing of it was applied: \(underlying)" }
+    public var description: String { "migration \(version) (\(name)) failed; nothing of this run was applied: \(underlying)" }
 }

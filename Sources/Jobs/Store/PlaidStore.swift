@@ -329,12 +329,10 @@ public struct PlaidStore: Sendable {
         /// Added and modified transactions, the last version of each id.
         public var upserts: [PlaidTransaction]
         public var removed: [String]
-        public var accounts: [PlaidAccount]
         public var cursor: String
-        public init(upserts: [PlaidTransaction], removed: [String], accounts: [PlaidAccount], cursor: String) {
+        public init(upserts: [PlaidTransaction], removed: [String], cursor: String) {
             self.upserts = upserts
             self.removed = removed
-            self.accounts = accounts
             self.cursor = cursor
         }
     }

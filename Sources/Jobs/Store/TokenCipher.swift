@@ -7,8 +7,8 @@ import Foundation
 ///
 /// Each ciphertext is stored beside its key's id (the first 8 bytes of SHA-256 of the key, hex), so keys can
 /// rotate: set the new key in `JOBKIT_TOKEN_KEY` and the old ones in `JOBKIT_TOKEN_KEYS_PREVIOUS`
-/// (comma-separated); rows sealed under an old key still open, and are sealed again under the new one when
-/// written next. Nothing here logs or describes a token or a key.
+/// (comma-separated); rows sealed under an old key still open, and ``PlaidStore`` seals them again under the
+/// new one when it next reads them. Nothing here logs or describes a token or a key.
 public struct TokenCipher: Sendable, CustomStringConvertible {
     struct Key: Sendable {
         let id: String

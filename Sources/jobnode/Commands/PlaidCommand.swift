@@ -62,7 +62,7 @@ struct PlaidCommand: AsyncParsableCommand {
 
         func validate() throws {
             guard limit >= 1 else { throw ValidationError("--limit must be at least 1") }
-            if let since { _ = try PlaidDate(since) }
+            if let since, (try? PlaidDate(since)) == nil { throw ValidationError("--since must be a date YYYY-MM-DD") }
         }
 
         func run() async throws {
