@@ -175,6 +175,8 @@ struct HardeningTests {
                 _ = try await h.redis.run(LeaseScripts.reap(keys, limit: 100, pauseThresholdMs: 0, maxExpiries: 3))
                 try await waitUntil { runs.load(ordering: .relaxed) == 2 }
                 try await firstEnded.wait()
+                // The first attempt's end (just after its handler returned) leaves the second one tracked.
+                try await waitUntil { worker.leases.controls(id: handle.id).count == 1 }
                 #expect(worker.leases.controls(id: handle.id).count == 1, "the second attempt is still tracked")
                 #expect(try await h.queue.cancel(handle.id) == .requested)
                 try await waitUntil { try await h.queue.job(handle.id)?.state == .canceled }

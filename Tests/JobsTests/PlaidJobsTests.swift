@@ -62,8 +62,9 @@ struct PlaidJobsTests {
             try await w.eventually("health to clear it") { try await w.store.item(tenant: "t1", item: item)?.status == "active" }
 
             // A tenant rule, then re-categorization over the tenant's transactions.
-            try await w.store.addRule(tenant: "t1", CategoryRule(field: .merchant, pattern: "walmart", category: "groceries"))
-            _ = try await jobs.recategorize(tenant: "t1").result(timeout: .seconds(30))
+            _ = try await jobs.addCategoryRule(
+                CategoryRule(field: .merchant, pattern: "walmart", category: "groceries"), tenant: "t1", store: w.store
+            ).result(timeout: .seconds(30))
             let walmart = try await w.store.transactions(tenant: "t1").first { $0.merchant == "Walmart" }
             #expect(walmart?.category == "groceries" && walmart?.categorySource == "tenant")
             let dead = try await w.jobs(.dead)

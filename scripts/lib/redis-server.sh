@@ -112,6 +112,8 @@ jk_pg_bindir() {
     dirname "$candidate"
 }
 
+# JK_PG_OPTIONS replaces the test defaults (no fsync: the tests' data is thrown away); benchmarks set it empty
+# to measure PostgreSQL as shipped (durable commits).
 jk_start_postgres() {
     local dir=${1:?jk_start_postgres DIR}
     local bindir
@@ -141,7 +143,7 @@ jk_start_postgres() {
     fi
     local status=0
     "${as_owner[@]}" "$bindir/pg_ctl" -D "$JK_PG_DIR/data" -l "$JK_PG_DIR/server.log" -w -t 30 \
-        -o "-c listen_addresses=127.0.0.1 -p $JK_PG_PORT -k $JK_PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        -o "-c listen_addresses=127.0.0.1 -p $JK_PG_PORT -k $JK_PG_DIR ${JK_PG_OPTIONS-"-c fsync=off -c synchronous_commit=off -c full_page_writes=off"}" \
         start >/dev/null || status=$?
     # Record the PID even if pg_ctl gave up, so jk_stop_postgres can still stop the server.
     if [[ -s $JK_PG_DIR/data/postmaster.pid ]]; then

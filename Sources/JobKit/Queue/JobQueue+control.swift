@@ -110,16 +110,17 @@ extension JobQueue {
     /// its later removal by retention leaves the new holder's key alone. Returns whether the key was freed.
     @discardableResult
     public func releaseIdempotencyKey(_ key: String, queue: String, heldBy id: String) async throws -> Bool {
-        let k = keys(queue)
-        return try await redis.run(Self.releaseIdempotencyScript, keys: [k.idempotency(key), k.job(id)], arguments: [id]).int == 1
+        try await redis.run(Self.releaseIdempotencyScript, keys: [keys(queue).prefix], arguments: [key, id]).int == 1
     }
 
-    /// KEYS = idempotency key, job hash (one queue, one slot); ARGV = job id. Reply: 1 when freed.
+    /// KEYS[1] = the queue's key prefix; ARGV = idempotency key, job id. Reply: 1 when freed.
     static let releaseIdempotencyScript = RedisScript(
         """
-        if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-        redis.call('DEL', KEYS[1])
-        redis.call('HDEL', KEYS[2], 'idem')
+        local P = KEYS[1]
+        local idem = P .. 'idem:' .. ARGV[1]
+        if redis.call('GET', idem) ~= ARGV[2] then return 0 end
+        redis.call('DEL', idem)
+        redis.call('HDEL', P .. 'job:' .. ARGV[2], 'idem')
         return 1
         """)
 

@@ -237,11 +237,13 @@ final class RedisChannelHandler: ChannelInboundHandler {
         pingDeadlineTask?.cancel()
         pingDeadlineTask = nil
         pingSettings = nil
-        for p in waiting { fail(p.waiter, error) }
+        // The connection forgets this channel before any waiter hears of the failure, so that a caller who
+        // retries as soon as it is told gets a new channel, not this closing one.
         if let onClose {
             self.onClose = nil
             onClose(error, selfClose)
         }
+        for p in waiting { fail(p.waiter, error) }
     }
 
     /// Closes the channel because it looks dead: every waiter fails with `error`, which later callers get too.

@@ -84,7 +84,7 @@ struct LimitsCommand: AsyncParsableCommand {
             abstract: "Add or replace a limit. Every node applies it from its next claim.",
             discussion: """
                 Examples:
-                  jobnode limits set plaid-item --queue medium_priority --job plaid.transactions.sync --key '{item}' \\
+                  jobnode limits set plaid-sync-item --queue medium_priority --job plaid.transactions.sync --key '{item}' \\
                       --strategy sliding-window --rate 50/1m --concurrency 1
                   jobnode limits set reports --queue reports --strategy token-bucket --rate 10/1s --burst 20
                 """)
