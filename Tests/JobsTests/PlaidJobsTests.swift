@@ -60,6 +60,11 @@ struct PlaidJobsTests {
             try await w.plaid.control(.POST, "/_fake/items/\(item)/login_required", ["on": false])
             _ = try await w.queue.enqueue(PlaidItemHealthJob(tenant: "t1", item: item), options: EnqueueOptions(queue: PlaidJobs.queue))
             try await w.eventually("health to clear it") { try await w.store.item(tenant: "t1", item: item)?.status == "active" }
+            // Health also asked for the institution's status (the fixture's is null: checked, nothing reported).
+            let institution = try await w.store.institutionStatus("ins_109508")
+            #expect(institution?.checked == true && institution?.itemLogins == nil)
+            let asked = try await w.plaid.calls(endpoint: "/institutions/get_by_id")
+            #expect(asked.count >= 3, "link, then each health check")
 
             // A tenant rule, then re-categorization over the tenant's transactions.
             _ = try await jobs.addCategoryRule(

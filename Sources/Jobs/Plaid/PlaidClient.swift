@@ -60,9 +60,14 @@ public struct PlaidClient: Sendable {
         try await call("/item/get", TokenBody(accessToken: token.value))
     }
 
-    /// `/institutions/get_by_id` in the configured country codes.
-    public func institution(_ id: String) async throws -> PlaidInstitutionResponse {
-        try await call("/institutions/get_by_id", InstitutionBody(institutionID: id, countryCodes: configuration.countryCodes))
+    /// `/institutions/get_by_id` in the configured country codes (with the institution's health when
+    /// `includeStatus`).
+    public func institution(_ id: String, includeStatus: Bool = false) async throws -> PlaidInstitutionResponse {
+        try await call(
+            "/institutions/get_by_id",
+            InstitutionBody(
+                institutionID: id, countryCodes: configuration.countryCodes,
+                options: includeStatus ? InstitutionBody.Options(includeStatus: true) : nil))
     }
 
     /// `/webhook_verification_key/get`.
@@ -201,9 +206,14 @@ struct SyncBody: Encodable, Sendable {
 }
 
 struct InstitutionBody: Encodable, Sendable {
+    struct Options: Encodable, Sendable {
+        var includeStatus: Bool
+        enum CodingKeys: String, CodingKey { case includeStatus = "include_status" }
+    }
     var institutionID: String
     var countryCodes: [String]
-    enum CodingKeys: String, CodingKey { case institutionID = "institution_id", countryCodes = "country_codes" }
+    var options: Options?
+    enum CodingKeys: String, CodingKey { case institutionID = "institution_id", countryCodes = "country_codes", options }
 }
 
 struct KeyBody: Encodable, Sendable {

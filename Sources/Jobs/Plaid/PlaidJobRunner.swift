@@ -253,6 +253,21 @@ public struct PlaidJobRunner: Sendable {
         let consent = response.item.consentExpirationTime.flatMap(Self.milliseconds)
         if let institutionID = response.item.institutionID {
             try await store.setInstitution(tenant: tenant, item: item, id: institutionID, name: response.item.institutionName)
+            // The institution's own health, best effort: it explains a stale item without changing its status.
+            do {
+                let institution = try await client.institution(institutionID, includeStatus: true).institution
+                try await store.upsertInstitution(institution)
+                let logins = institution.status?.itemLogins?.status
+                let updates = institution.status?.transactionsUpdates?.status
+                try await store.setInstitutionStatus(institutionID, itemLogins: logins, transactionsUpdates: updates)
+                if [logins, updates].contains(where: { $0 != nil && $0 != "HEALTHY" }) {
+                    Self.logger(context, tenant: tenant, item: item).notice(
+                        "Plaid institution is not healthy",
+                        metadata: ["plaid.institution": "\(institutionID)", "item_logins": "\(logins ?? "-")", "transactions_updates": "\(updates ?? "-")"])
+                }
+            } catch let error as PlaidAPIError {
+                Self.logger(context, tenant: tenant, item: item).warning("Plaid institution status unavailable", metadata: ["error": "\(error)"])
+            }
         }
         if let error = response.item.error {
             let failure = PlaidAPIError(endpoint: "/item/get", status: 200, body: error)

@@ -188,9 +188,23 @@ public struct PlaidInstitution: Sendable, Codable {
     public var countryCodes: [String]
     public var products: [String]
     public var url: String?
+    /// Present when asked for (`options.include_status`); Plaid may leave it null.
+    public var status: PlaidInstitutionStatus?
     enum CodingKeys: String, CodingKey {
-        case institutionID = "institution_id", name, countryCodes = "country_codes", products, url
+        case institutionID = "institution_id", name, countryCodes = "country_codes", products, url, status
     }
+}
+
+/// `InstitutionStatus`, as far as item health reads it: logins and transactions updates.
+public struct PlaidInstitutionStatus: Sendable, Codable {
+    public var itemLogins: PlaidProductStatus?
+    public var transactionsUpdates: PlaidProductStatus?
+    enum CodingKeys: String, CodingKey { case itemLogins = "item_logins", transactionsUpdates = "transactions_updates" }
+}
+
+/// `ProductStatus`: `HEALTHY`, `DEGRADED` or `DOWN` (kept as text: Plaid may add values).
+public struct PlaidProductStatus: Sendable, Codable {
+    public var status: String?
 }
 
 /// `InstitutionsGetByIdResponse`.

@@ -217,6 +217,27 @@ public struct PlaidStore: Sendable {
         throw PlaidStoreError.itemNotFound(item)
     }
 
+    /// Records an institution's health (`HEALTHY`, `DEGRADED`, `DOWN`, or nil when Plaid gave none).
+    public func setInstitutionStatus(_ id: String, itemLogins: String?, transactionsUpdates: String?) async throws {
+        try await client.query(
+            """
+            UPDATE institutions SET status_item_logins = \(itemLogins), status_transactions_updates = \(transactionsUpdates),
+              status_checked_at = now()
+            WHERE id = \(id)
+            """, logger: logger)
+    }
+
+    /// An institution's recorded health: logins and transactions updates.
+    public func institutionStatus(_ id: String) async throws -> (itemLogins: String?, transactionsUpdates: String?, checked: Bool)? {
+        for try await (logins, updates, checked) in try await client.query(
+            "SELECT status_item_logins, status_transactions_updates, status_checked_at IS NOT NULL FROM institutions WHERE id = \(id)",
+            logger: logger
+        ).decode((String?, String?, Bool).self) {
+            return (logins, updates, checked)
+        }
+        return nil
+    }
+
     /// Stores an institution (global reference data, not tenant data).
     public func upsertInstitution(_ institution: PlaidInstitution) async throws {
         try await client.query(

@@ -27,7 +27,9 @@ public enum StoreMigrations {
           country_codes text[] NOT NULL DEFAULT '{}',
           products text[] NOT NULL DEFAULT '{}',
           url text,
-          status jsonb,
+          status_item_logins text,
+          status_transactions_updates text,
+          status_checked_at timestamptz,
           updated_at timestamptz NOT NULL DEFAULT now()
         )
         """,
