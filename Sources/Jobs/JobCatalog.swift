@@ -21,6 +21,13 @@ public enum JobCatalog {
         case .success(let plaid): plaid.register(in: registry)
         case .failure(let reason): PlaidJobRunner.registerUnavailable(in: registry, reason: reason)
         }
+        if let stripe = dependencies.stripeEvents {
+            stripe.register(in: registry)
+        } else {
+            registry.registerRaw(StripeEventJob.jobName) { _, _ in
+                throw PlaidUnavailable("this node has no database (--database, DATABASE_URL): it cannot apply Stripe events")
+            }
+        }
     }
 
     /// Schedules every node syncs at start (new ones are added; changed ones updated without resetting

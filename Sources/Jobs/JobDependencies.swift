@@ -15,16 +15,20 @@ public struct JobDependencies: Sendable {
     /// The Plaid jobs' runtime, when the node has Plaid credentials, `JOBKIT_TOKEN_KEY` and a database; else
     /// why not (the Plaid jobs then fail with that reason, using their attempts, so another node can take them).
     public var plaid: Result<PlaidJobRunner, PlaidUnavailable>
+    /// Stripe event handling, when the node has a database (it needs no Stripe key).
+    public var stripeEvents: StripeEventHandler?
 
     public init(
         redis: RedisPool, namespace: String, database: StoreDatabase? = nil, breakers: BreakerBoard? = nil,
-        plaid: Result<PlaidJobRunner, PlaidUnavailable> = .failure(PlaidUnavailable("no Plaid configuration"))
+        plaid: Result<PlaidJobRunner, PlaidUnavailable> = .failure(PlaidUnavailable("no Plaid configuration")),
+        stripeEvents: StripeEventHandler? = nil
     ) {
         self.redis = redis
         self.namespace = namespace
         self.database = database
         self.breakers = breakers
         self.plaid = plaid
+        self.stripeEvents = stripeEvents
     }
 }
 

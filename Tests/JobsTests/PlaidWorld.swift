@@ -163,10 +163,12 @@ final class PlaidWorld: Sendable {
 
     /// Starts `jobnode run` on the Plaid queue (and `--http` when asked; the port is returned).
     @discardableResult
-    func startNode(_ name: String, http: Bool = false, extra: [String] = [], environment more: [String: String] = [:]) throws -> (JobNodeProcess, Int?) {
+    func startNode(
+        _ name: String, http: Bool = false, queues: String = PlaidJobs.queue, extra: [String] = [], environment more: [String: String] = [:]
+    ) throws -> (JobNodeProcess, Int?) {
         let port = http ? try TestEnvironment.freePort() : nil
         var arguments = [
-            "run", "--namespace", namespace, "--queues", PlaidJobs.queue, "--concurrency", "8", "--name", name, "--heartbeat", "200ms",
+            "run", "--namespace", namespace, "--queues", queues, "--concurrency", "8", "--name", name, "--heartbeat", "200ms",
             "--lease", "2s", "--dead-node-timeout", "1s",
         ]
         if let port { arguments += ["--http", "127.0.0.1:\(port)"] }

@@ -15,6 +15,68 @@ public enum StoreMigrations {
                 """
             ]),
         Migration(version: 2, name: "plaid", statements: plaid),
+        Migration(version: 3, name: "stripe", statements: stripe),
+    ]
+
+    /// Stripe customers, subscriptions, invoices and the ledger of Stripe events (keyed by event id), and the
+    /// tenant's billing standing.
+    static let stripe: [String] = [
+        "ALTER TABLE tenants ADD COLUMN past_due boolean NOT NULL DEFAULT false",
+        """
+        CREATE TABLE stripe_customers (
+          tenant_id text PRIMARY KEY REFERENCES tenants(id),
+          customer_id text NOT NULL UNIQUE,
+          email text,
+          deleted boolean NOT NULL DEFAULT false,
+          created_at timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+        """
+        CREATE TABLE subscriptions (
+          subscription_id text PRIMARY KEY,
+          tenant_id text NOT NULL REFERENCES tenants(id),
+          customer_id text NOT NULL,
+          plan text,
+          price_id text,
+          status text NOT NULL,
+          current_period_end timestamptz,
+          cancel_at_period_end boolean NOT NULL DEFAULT false,
+          canceled_at timestamptz,
+          last_event_id text,
+          last_event_created bigint NOT NULL DEFAULT 0,
+          updated_at timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+        "CREATE INDEX subscriptions_tenant ON subscriptions (tenant_id)",
+        """
+        CREATE TABLE invoices (
+          invoice_id text PRIMARY KEY,
+          tenant_id text NOT NULL REFERENCES tenants(id),
+          subscription_id text,
+          status text,
+          amount_due bigint NOT NULL DEFAULT 0,
+          amount_paid bigint NOT NULL DEFAULT 0,
+          currency text,
+          hosted_invoice_url text,
+          last_event_created bigint NOT NULL DEFAULT 0,
+          updated_at timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+        "CREATE INDEX invoices_tenant ON invoices (tenant_id)",
+        """
+        CREATE TABLE stripe_events (
+          event_id text PRIMARY KEY,
+          type text NOT NULL,
+          created bigint NOT NULL,
+          object_id text,
+          tenant_id text,
+          received_at timestamptz NOT NULL DEFAULT now(),
+          processed_at timestamptz,
+          outcome text,
+          job_id text
+        )
+        """,
+        "CREATE INDEX stripe_events_received ON stripe_events (received_at DESC)",
     ]
 
     /// Plaid items, institutions, accounts with their balance history, transactions, tenants' category rules

@@ -81,20 +81,23 @@ struct PlaidCommand: AsyncParsableCommand {
 }
 
 extension DatabaseOptions {
-    /// Runs `body` with a ``PlaidStore`` on this database (no token key: the commands show no tokens), the client
-    /// running beside it; exits 1 with the error when anything fails.
+    /// Runs `body` with a ``PlaidStore`` on this database (no token key: the commands show no tokens).
     func withPlaidStore(_ body: @escaping @Sendable (PlaidStore) async throws -> Void) async throws {
+        try await withStore { database in try await body(PlaidStore(database: database, cipher: nil, logger: CLI.quietLogger)) }
+    }
+
+    /// Runs `body` with this database, its client running beside it; exits 1 with the error when anything fails.
+    func withStore(_ body: @escaping @Sendable (StoreDatabase) async throws -> Void) async throws {
         await CLI.guarded {
             guard databaseURL != nil else { throw ValidationError("give --database URL or set DATABASE_URL") }
             guard let database = try makeDatabase(logger: CLI.quietLogger) else { return }
-            let store = PlaidStore(database: database, cipher: nil, logger: CLI.quietLogger)
             let outcome: Result<Void, any Error> = await withTaskGroup(of: Result<Void, any Error>?.self) { group in
                 group.addTask {
                     try? await database.run()
                     return nil
                 }
                 group.addTask {
-                    do { return .success(try await body(store)) } catch { return .failure(error) }
+                    do { return .success(try await body(database)) } catch { return .failure(error) }
                 }
                 var result: Result<Void, any Error> = .success(())
                 for await r in group {
@@ -107,7 +110,7 @@ extension DatabaseOptions {
             }
             if case .failure(let error) = outcome {
                 if error is PlaidStoreError { throw error }
-                throw MigrateFailure(description: "plaid: \(String(reflecting: error))")
+                throw MigrateFailure(description: "\(String(reflecting: error))")
             }
         }
     }

@@ -97,15 +97,19 @@ struct RunCommand: AsyncParsableCommand {
             board.board = breakers
             let queue = JobQueue(redis: node.redis, namespace: connection.namespace, logger: logger)
             if var httpConfiguration {
-                httpConfiguration.extraRoutes += try PlaidSetup.routes(queue: queue)
+                httpConfiguration.extraRoutes += try PlaidSetup.routes(queue: queue) + StripeRoutes.registrations(queue: queue)
                 intake.server = try JobKitHTTPServer(configuration: httpConfiguration, queue: queue, logger: logger)
             }
             let plaid = try await PlaidSetup.runner(database: database, breakers: breakers, queue: queue, logger: logger)
             if case .success = plaid { try await PlaidSetup.installLimits(redis: node.redis, namespace: connection.namespace) }
+            let stripeEvents = try database.map {
+                StripeEventHandler(store: StripeStore(database: $0, logger: logger), plans: try StripePlans.fromEnvironment(), queue: queue)
+            }
             JobCatalog.register(
                 in: registry,
                 dependencies: JobDependencies(
-                    redis: node.redis, namespace: connection.namespace, database: database, breakers: breakers, plaid: plaid))
+                    redis: node.redis, namespace: connection.namespace, database: database, breakers: breakers, plaid: plaid,
+                    stripeEvents: stripeEvents))
             // A second SIGTERM/SIGINT stops at once: running jobs are canceled and handed back right away.
             let signals = SecondSignal { node.stopNow() }
             do {

@@ -40,7 +40,7 @@ struct ServeCommand: AsyncParsableCommand {
             do {
                 try await RedisRequirements.check(redis)
                 let queue = JobQueue(redis: redis, namespace: connection.namespace, logger: logger)
-                httpConfiguration.extraRoutes += try PlaidSetup.routes(queue: queue)
+                httpConfiguration.extraRoutes += try PlaidSetup.routes(queue: queue) + StripeRoutes.registrations(queue: queue)
                 let server = try JobKitHTTPServer(configuration: httpConfiguration, queue: queue, logger: logger)
                 // The exporters start first and stop last, after the server's last request.
                 let group = ServiceGroup(

@@ -1,0 +1,118 @@
+import Foundation
+import JobKit
+import Logging
+import PostgresNIO
+
+/// Applies Stripe events to the store, exactly once in effect: each event's ledger row (`stripe_events`, keyed by
+/// event id), its effects and its outcome commit in one transaction, and a re-run finds the row processed and does
+/// nothing. Stripe does not order deliveries: subscription and invoice rows keep the creation time of the event
+/// that wrote them, and an older event does not overwrite them.
+///
+/// Handled: `customer.subscription.created|updated|deleted` (subscription rows), `invoice.payment_succeeded|paid`
+/// (invoice row; the tenant is no longer past due; a `payment_succeeded` notification, one per invoice),
+/// `invoice.payment_failed` (invoice row; the tenant is past due; a `payment_failed` notification, one per event),
+/// `customer.deleted`, `setup_intent.succeeded`, `payment_method.attached|detached` (recorded). Others are recorded
+/// as `ignored`; events of customers no tenant has as `unknown_customer`.
+public struct StripeEventHandler: Sendable {
+    public let store: StripeStore
+    public let plans: StripePlans
+    public let queue: JobQueue
+
+    public init(store: StripeStore, plans: StripePlans, queue: JobQueue) {
+        self.store = store
+        self.plans = plans
+        self.queue = queue
+    }
+
+    public func register(in registry: JobRegistry) {
+        registry.register(StripeEventJob.self, timeout: .seconds(60), returning: String.self) { job, context in
+            try await handle(job, context)
+        }
+    }
+
+    /// Handles one event; returns its outcome (`applied`, `stale`, `recorded`, `ignored`, `unknown_customer`, or
+    /// the first run's outcome for a re-run).
+    public func handle(_ job: StripeEventJob, _ context: JobContext) async throws -> String {
+        let body = Data(job.body.utf8)
+        let envelope: StripeEventEnvelope
+        do {
+            envelope = try JSONDecoder().decode(StripeEventEnvelope.self, from: body)
+        } catch {
+            throw JobFatalError("Stripe event \(job.event) does not decode: \(error)")
+        }
+        var logger = context.logger
+        logger[metadataKey: "stripe.event"] = "\(envelope.id)"
+        logger[metadataKey: "stripe.event_type"] = "\(envelope.type)"
+        let (outcome, tenant): (String, String?) = try await store.database.client.withTransaction(logger: logger) { c in
+            if let done = try await store.claimEvent(
+                envelope.id, type: envelope.type, created: envelope.created, object: envelope.data.object.id, jobID: context.id, on: c)
+            {
+                return ("duplicate:\(done)", nil)
+            }
+            let (outcome, tenant) = try await apply(envelope, body: body, on: c, context: context)
+            try await store.finishEvent(envelope.id, outcome: outcome, tenant: tenant, on: c)
+            return (outcome, tenant)
+        }
+        if let tenant { logger[metadataKey: "tenant"] = "\(tenant)" }
+        logger.info("Stripe event handled", metadata: ["outcome": "\(outcome)"])
+        return outcome
+    }
+
+    func apply(_ e: StripeEventEnvelope, body: Data, on c: PostgresConnection, context: JobContext) async throws -> (String, String?) {
+        switch e.type {
+        case "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted":
+            let s = try decode(StripeSubscription.self, body, e)
+            guard let tenant = try await store.tenant(customer: s.customer, metadata: s.metadata, on: c) else { return ("unknown_customer", nil) }
+            let written = try await store.applySubscription(
+                s, tenant: tenant, plan: plans.plan(forPrice: s.priceID), eventID: e.id, created: e.created, on: c)
+            return (written ? "applied" : "stale", tenant)
+        case "invoice.payment_succeeded", "invoice.paid", "invoice.payment_failed":
+            let i = try decode(StripeInvoice.self, body, e)
+            guard let tenant = try await store.tenant(customer: i.customer, metadata: [:], on: c) else { return ("unknown_customer", nil) }
+            let written = try await store.applyInvoice(i, tenant: tenant, created: e.created, on: c)
+            let failed = e.type == "invoice.payment_failed"
+            if written { try await store.setPastDue(tenant, failed, on: c) }
+            // Enqueued inside the transaction: a rollback re-runs the job, whose enqueue is the same notification.
+            try await notify(
+                tenant: tenant, kind: failed ? "payment_failed" : "payment_succeeded",
+                id: failed ? "stripe:\(e.id)" : "stripe:\(i.id):payment_succeeded",
+                data: ["invoice": i.id, "amountDue": "\(i.amountDue)", "amountPaid": "\(i.amountPaid)", "currency": i.currency],
+                correlation: context.correlationID)
+            return (written ? "applied" : "stale", tenant)
+        case "customer.deleted":
+            let customer = try decode(StripeCustomer.self, body, e)
+            try await store.markCustomerDeleted(customer.id, on: c)
+            return ("applied", try await store.tenant(customer: customer.id, metadata: customer.metadata, on: c))
+        case "setup_intent.succeeded", "payment_method.attached", "payment_method.detached":
+            let owned = try decode(StripeCustomerOwned.self, body, e)
+            let tenant = try await owned.customer.asyncFlatMap { try await store.tenant(customer: $0, metadata: [:], on: c) }
+            return ("recorded", tenant)
+        default:
+            return ("ignored", nil)
+        }
+    }
+
+    func decode<T: Decodable & Sendable>(_ type: T.Type, _ body: Data, _ e: StripeEventEnvelope) throws -> T {
+        do {
+            return try JSONDecoder().decode(StripeEventObject<T>.self, from: body).data.object
+        } catch {
+            throw JobFatalError("Stripe event \(e.id) (\(e.type)): its object does not decode: \(error)")
+        }
+    }
+
+    func notify(tenant: String, kind: String, id: String, data: [String: String], correlation: String?) async throws {
+        var options = EnqueueOptions(queue: PlaidJobs.notificationsQueue)
+        options.tenantID = tenant
+        options.correlationID = correlation
+        options.idempotencyKey = id
+        options.idempotencyTTL = .seconds(7 * 86_400)
+        _ = try await queue.enqueue(NotificationSendJob(tenant: tenant, kind: kind, data: data, id: id), options: options)
+    }
+}
+
+extension Optional {
+    func asyncFlatMap<U>(_ body: (Wrapped) async throws -> U?) async rethrows -> U? {
+        guard let self else { return nil }
+        return try await body(self)
+    }
+}

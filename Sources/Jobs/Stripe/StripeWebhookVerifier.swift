@@ -1,0 +1,86 @@
+import Crypto
+import Foundation
+
+/// Verifies `Stripe-Signature` as Stripe's own libraries do (stripe-python `WebhookSignature.verify_header`):
+/// the header is `t=<unix s>,v1=<hex>[,v1=…][,v0=…]`; a signature is lowercase hex of HMAC-SHA256 keyed by the whole
+/// secret string (`whsec_…`) over `"<t>.<raw body>"`. Any `v1` matching any configured secret passes (compared in
+/// constant time); other schemes are ignored; a timestamp older than `tolerance` fails (a future one passes, as in
+/// Stripe's libraries). The error texts are the official library's.
+public struct StripeWebhookVerifier: Sendable {
+    /// The endpoint secrets accepted (several at once while rotating: `STRIPE_WEBHOOK_SECRET=whsec_new,whsec_old`).
+    let keys: [SymmetricKey]
+    /// The largest accepted age of `t`, in seconds (Stripe's default 300).
+    public let tolerance: Int
+
+    public init(secrets: [String], tolerance: Int = 300) {
+        self.keys = secrets.filter { !$0.isEmpty }.map { SymmetricKey(data: Data($0.utf8)) }
+        self.tolerance = tolerance
+    }
+
+    /// The verifier from `STRIPE_WEBHOOK_SECRET` (comma-separated) and `STRIPE_WEBHOOK_TOLERANCE` (seconds), or nil
+    /// without secrets.
+    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) -> StripeWebhookVerifier? {
+        let secrets = (env["STRIPE_WEBHOOK_SECRET"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        guard !secrets.isEmpty else { return nil }
+        return StripeWebhookVerifier(secrets: secrets, tolerance: env["STRIPE_WEBHOOK_TOLERANCE"].flatMap(Int.init) ?? 300)
+    }
+
+    /// Why a delivery was refused.
+    public enum Rejection: Error, Sendable, Equatable, CustomStringConvertible {
+        case malformedHeader
+        case noV1Signature
+        case noMatch
+        case tooOld(Int)
+
+        public var description: String {
+            switch self {
+            case .malformedHeader: "Unable to extract timestamp and signatures from header"
+            case .noV1Signature: "No signatures found with expected scheme v1"
+            case .noMatch: "No signatures found matching the expected signature for payload"
+            case .tooOld(let t): "Timestamp outside the tolerance zone (\(t))"
+            }
+        }
+    }
+
+    /// Verifies `header` for `body` (the raw bytes as received) at `now` (seconds since the epoch); returns `t`.
+    @discardableResult
+    public func verify(header: String?, body: some Collection<UInt8>, now: Int) throws(Rejection) -> Int {
+        guard let header, !header.isEmpty else { throw .malformedHeader }
+        // As the official library parses it: items split at `,`, each `key=value` (an item without `=` makes the
+        // header malformed), keys and values taken as they are (no trimming), the first `t` wins.
+        var timestamp: Int?
+        var sawTimestamp = false
+        var signatures: [[UInt8]] = []
+        for item in header.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let eq = item.firstIndex(of: "=") else { throw .malformedHeader }
+            let key = item[item.startIndex..<eq]
+            let value = item[item.index(after: eq)...]
+            if key == "t", !sawTimestamp {
+                sawTimestamp = true
+                timestamp = Int(value)
+            }
+            if key == "v1" { signatures.append(Array(value.utf8)) }
+        }
+        guard let timestamp else { throw .malformedHeader }
+        guard !signatures.isEmpty else { throw .noV1Signature }
+        var message = Data("\(timestamp).".utf8)
+        message.append(contentsOf: body)
+        var matched = false
+        for key in keys {
+            let expected = Array(HMAC<SHA256>.authenticationCode(for: message, using: key).map { String(format: "%02x", $0) }.joined().utf8)
+            for signature in signatures where Self.constantTimeEqual(expected, signature) { matched = true }
+        }
+        guard matched else { throw .noMatch }
+        // A tolerance of 0 turns the age check off, as in the official library.
+        guard tolerance <= 0 || timestamp >= now - tolerance else { throw .tooOld(timestamp) }
+        return timestamp
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var diff: UInt8 = 0
+        for i in 0..<a.count { diff |= a[i] ^ b[i] }
+        return diff == 0
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import JobKit
+import JobKitHTTP
+import Jobs
+
+/// `POST /webhooks/stripe` (open: `Stripe-Signature` is the credential).
+struct StripeRoutes: Sendable {
+    /// Nil when this process has no `STRIPE_WEBHOOK_SECRET`: deliveries get 503.
+    let intake: StripeWebhookIntake?
+    let ledger: WebhookLedger
+    static let maxBytes = 512 * 1024
+    static let signatureHeader = HTTPField.Name("Stripe-Signature")!
+
+    static func registrations(queue: JobQueue) -> [HTTPRouteRegistration] {
+        let routes = StripeRoutes(
+            intake: StripeWebhookVerifier.fromEnvironment().map { StripeWebhookIntake(verifier: $0, queue: queue) },
+            ledger: WebhookLedger(redis: queue.redis, namespace: queue.namespace))
+        return [
+            HTTPRouteRegistration(access: .open) { group in
+                group.post("webhooks/stripe") { request, context in try await routes.webhook(request, context) }
+            }
+        ]
+    }
+
+    /// 200 once `stripe.event.handle` is durably enqueued (or was, for a redelivery); 400 with nothing enqueued for
+    /// a bad or stale signature or a body that is not an event; 503 when Redis cannot take it (Stripe retries).
+    func webhook(_ request: Request, _ context: JobKitRequestContext) async throws -> Response {
+        guard let intake else {
+            throw APIError(.serviceUnavailable, code: "stripe_not_configured", "this node has no STRIPE_WEBHOOK_SECRET")
+        }
+        let body: ByteBuffer
+        do {
+            body = try await JobKitHTTP.RequestBody.collect(request, limit: Self.maxBytes)
+        } catch {
+            try? await ledger.record(provider: .stripe, outcome: .rejectedMalformed)
+            throw error
+        }
+        switch try await intake.receive(
+            header: request.headers[Self.signatureHeader], body: Array(body.readableBytesView), now: Int(Date().timeIntervalSince1970))
+        {
+        case .accepted(let jobID, let duplicate, let event, let type):
+            try? await ledger.record(provider: .stripe, outcome: duplicate ? .rejectedDuplicate : .accepted)
+            return try JSONResponse.make(.ok, StripeWebhookAnswer(received: true, job: jobID, duplicate: duplicate, event: event, type: type))
+        case .rejectedSignature(let rejection):
+            let stale: Bool
+            if case .tooOld = rejection { stale = true } else { stale = false }
+            try? await ledger.record(provider: .stripe, outcome: stale ? .rejectedAge : .rejectedSignature)
+            throw APIError(.badRequest, code: stale ? "stale_signature" : "invalid_signature", rejection.description)
+        case .malformed(let why):
+            try? await ledger.record(provider: .stripe, outcome: .rejectedMalformed)
+            throw APIError(.badRequest, code: "malformed_webhook", why)
+        }
+    }
+}
+
+struct StripeWebhookAnswer: Encodable {
+    var received: Bool
+    var job: String
+    var duplicate: Bool
+    var event: String
+    var type: String
+}
