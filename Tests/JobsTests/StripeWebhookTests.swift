@@ -63,6 +63,24 @@ struct StripeSignatureTests {
         }
     }
 
+    @Test("header parsing as stripe 16.1.0 does it: a trailing comma, unknown items and v1=sig=x pass; a bare t or t=abc is malformed")
+    func headerParsing() throws {
+        let body = Array(#"{"id": "evt_1", "object": "event", "type": "x"}"#.utf8)
+        let header = StripeFixtures.sign(body, secret: "whsec_abc", t: 1_790_000_000)
+        let verifier = StripeWebhookVerifier(secrets: ["whsec_abc"])
+        for ok in [header + ",", "junk," + header, header + "=x", "t=1790000000,t=bad," + header.dropFirst("t=1790000000,".count)] {
+            #expect(throws: Never.self, "\(ok)") { try verifier.verify(header: ok, body: body, now: 1_790_000_010) }
+        }
+        for bad in ["t," + header, "t=abc," + header.dropFirst("t=1790000000,".count), "v1,\(header)"] {
+            #expect(throws: StripeWebhookVerifier.Rejection.malformedHeader, "\(bad)") { try verifier.verify(header: bad, body: body, now: 1_790_000_010) }
+        }
+        #expect(throws: StripeWebhookVerifier.Rejection.noV1Signature) {
+            try verifier.verify(header: "t=1790000000, v1=\(header.split(separator: "=").last!)", body: body, now: 1_790_000_010)
+        }
+        // Tolerance 0 turns the age check off, as in the library.
+        #expect(throws: Never.self) { try StripeWebhookVerifier(secrets: ["whsec_abc"], tolerance: 0).verify(header: header, body: body, now: 1_900_000_000) }
+    }
+
     @Test("headers made by the official stripe package for random bodies and secrets verify exactly when it says; one changed byte fails")
     func officialLibrary() async throws {
         let script = try TestEnvironment.required("JOBKIT_STRIPE_CHECK", "scripts/check-stripe-signatures.py (scripts/test exports it)")

@@ -22,6 +22,7 @@ public enum StoreMigrations {
     /// tenant's billing standing.
     static let stripe: [String] = [
         "ALTER TABLE tenants ADD COLUMN past_due boolean NOT NULL DEFAULT false",
+        "ALTER TABLE tenants ADD COLUMN past_due_event_created bigint NOT NULL DEFAULT 0",
         """
         CREATE TABLE stripe_customers (
           tenant_id text PRIMARY KEY REFERENCES tenants(id),

@@ -197,8 +197,13 @@ public struct StripeStore: Sendable {
         return false
     }
 
-    func setPastDue(_ tenant: String, _ pastDue: Bool, on c: PostgresConnection) async throws {
-        try await c.query("UPDATE tenants SET past_due = \(pastDue) WHERE id = \(tenant)", logger: logger)
+    /// Sets the tenant's standing from a payment event, unless a newer payment event already set it.
+    func setPastDue(_ tenant: String, _ pastDue: Bool, asOf created: Int, on c: PostgresConnection) async throws {
+        try await c.query(
+            """
+            UPDATE tenants SET past_due = \(pastDue), past_due_event_created = \(created)
+            WHERE id = \(tenant) AND past_due_event_created <= \(created)
+            """, logger: logger)
     }
 
     func markCustomerDeleted(_ customer: String, on c: PostgresConnection) async throws {

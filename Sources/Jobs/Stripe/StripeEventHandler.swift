@@ -71,14 +71,15 @@ public struct StripeEventHandler: Sendable {
             guard let tenant = try await store.tenant(customer: i.customer, metadata: [:], on: c) else { return ("unknown_customer", nil) }
             let written = try await store.applyInvoice(i, tenant: tenant, created: e.created, on: c)
             let failed = e.type == "invoice.payment_failed"
-            if written { try await store.setPastDue(tenant, failed, on: c) }
+            guard written else { return ("stale", tenant) }
+            try await store.setPastDue(tenant, failed, asOf: e.created, on: c)
             // Enqueued inside the transaction: a rollback re-runs the job, whose enqueue is the same notification.
             try await notify(
                 tenant: tenant, kind: failed ? "payment_failed" : "payment_succeeded",
                 id: failed ? "stripe:\(e.id)" : "stripe:\(i.id):payment_succeeded",
                 data: ["invoice": i.id, "amountDue": "\(i.amountDue)", "amountPaid": "\(i.amountPaid)", "currency": i.currency],
                 correlation: context.correlationID)
-            return (written ? "applied" : "stale", tenant)
+            return ("applied", tenant)
         case "customer.deleted":
             let customer = try decode(StripeCustomer.self, body, e)
             try await store.markCustomerDeleted(customer.id, on: c)

@@ -47,20 +47,24 @@ public struct StripeWebhookVerifier: Sendable {
     @discardableResult
     public func verify(header: String?, body: some Collection<UInt8>, now: Int) throws(Rejection) -> Int {
         guard let header, !header.isEmpty else { throw .malformedHeader }
-        // As the official library parses it: items split at `,`, each `key=value` (an item without `=` makes the
-        // header malformed), keys and values taken as they are (no trimming), the first `t` wins.
+        // As the official library parses it: items split at `,`, each split at `=` into at most three parts,
+        // key and value taken as they are (no trimming), the first `t` wins and must be an integer; an item whose
+        // key is `t` or `v1` without a value makes the header malformed; anything else is ignored.
         var timestamp: Int?
         var sawTimestamp = false
         var signatures: [[UInt8]] = []
         for item in header.split(separator: ",", omittingEmptySubsequences: false) {
-            guard let eq = item.firstIndex(of: "=") else { throw .malformedHeader }
-            let key = item[item.startIndex..<eq]
-            let value = item[item.index(after: eq)...]
+            let parts = item.split(separator: "=", maxSplits: 2, omittingEmptySubsequences: false)
+            let key = parts[0]
+            guard key == "t" || key == "v1" else { continue }
+            guard parts.count >= 2 else { throw .malformedHeader }
             if key == "t", !sawTimestamp {
                 sawTimestamp = true
-                timestamp = Int(value)
+                // Python's int(): surrounding whitespace, a sign and digit separators are allowed.
+                timestamp = Int(parts[1].trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "_", with: ""))
+                guard timestamp != nil else { throw .malformedHeader }
             }
-            if key == "v1" { signatures.append(Array(value.utf8)) }
+            if key == "v1" { signatures.append(Array(parts[1].utf8)) }
         }
         guard let timestamp else { throw .malformedHeader }
         guard !signatures.isEmpty else { throw .noV1Signature }

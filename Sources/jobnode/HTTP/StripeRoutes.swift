@@ -10,7 +10,8 @@ struct StripeRoutes: Sendable {
     /// Nil when this process has no `STRIPE_WEBHOOK_SECRET`: deliveries get 503.
     let intake: StripeWebhookIntake?
     let ledger: WebhookLedger
-    static let maxBytes = 512 * 1024
+    /// Stripe's events are a few KiB; the limit leaves room for the body, escaped, in the job's payload (512 KiB).
+    static let maxBytes = 200 * 1024
     static let signatureHeader = HTTPField.Name("Stripe-Signature")!
 
     static func registrations(queue: JobQueue) -> [HTTPRouteRegistration] {
@@ -44,11 +45,13 @@ struct StripeRoutes: Sendable {
             try? await ledger.record(provider: .stripe, outcome: duplicate ? .rejectedDuplicate : .accepted)
             return try JSONResponse.make(.ok, StripeWebhookAnswer(received: true, job: jobID, duplicate: duplicate, event: event, type: type))
         case .rejectedSignature(let rejection):
+            context.logger.notice("Stripe webhook rejected", metadata: ["reason": "\(rejection)"])
             let stale: Bool
             if case .tooOld = rejection { stale = true } else { stale = false }
             try? await ledger.record(provider: .stripe, outcome: stale ? .rejectedAge : .rejectedSignature)
             throw APIError(.badRequest, code: stale ? "stale_signature" : "invalid_signature", rejection.description)
         case .malformed(let why):
+            context.logger.notice("Stripe webhook rejected", metadata: ["reason": "\(why)"])
             try? await ledger.record(provider: .stripe, outcome: .rejectedMalformed)
             throw APIError(.badRequest, code: "malformed_webhook", why)
         }
