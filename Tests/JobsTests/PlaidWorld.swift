@@ -164,11 +164,12 @@ final class PlaidWorld: Sendable {
     /// Starts `jobnode run` on the Plaid queue (and `--http` when asked; the port is returned).
     @discardableResult
     func startNode(
-        _ name: String, http: Bool = false, queues: String = PlaidJobs.queue, extra: [String] = [], environment more: [String: String] = [:]
+        _ name: String, http: Bool = false, queues: String = PlaidJobs.queue, concurrency: Int = 8, extra: [String] = [],
+        environment more: [String: String] = [:]
     ) throws -> (JobNodeProcess, Int?) {
         let port = http ? try TestEnvironment.freePort() : nil
         var arguments = [
-            "run", "--namespace", namespace, "--queues", queues, "--concurrency", "8", "--name", name, "--heartbeat", "200ms",
+            "run", "--namespace", namespace, "--queues", queues, "--concurrency", "\(concurrency)", "--name", name, "--heartbeat", "200ms",
             "--lease", "2s", "--dead-node-timeout", "1s",
         ]
         if let port { arguments += ["--http", "127.0.0.1:\(port)"] }

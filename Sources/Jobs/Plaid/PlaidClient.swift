@@ -21,7 +21,8 @@ public struct PlaidAccessToken: Sendable, CustomStringConvertible, CustomDebugSt
 /// Plaid; answers about the request itself (an item needing its user, a bad token) do not.
 public struct PlaidClient: Sendable {
     public let configuration: PlaidConfiguration
-    let http: HTTPClient
+    /// The HTTP client, fetched per call (a node's ``PlaidHTTPClient`` is made on first use).
+    let httpClient: @Sendable () -> HTTPClient
     let breaker: CircuitBreaker?
     /// The largest response body read (a 500-transaction page is about 1 MiB).
     static let maxResponseBytes = 32 << 20
@@ -29,7 +30,14 @@ public struct PlaidClient: Sendable {
 
     public init(configuration: PlaidConfiguration, httpClient: HTTPClient = .shared, breaker: CircuitBreaker? = nil) {
         self.configuration = configuration
-        self.http = httpClient
+        self.httpClient = { httpClient }
+        self.breaker = breaker
+    }
+
+    /// A client whose calls go through a node's own ``PlaidHTTPClient``.
+    public init(configuration: PlaidConfiguration, http: PlaidHTTPClient, breaker: CircuitBreaker? = nil) {
+        self.configuration = configuration
+        self.httpClient = { http.client }
         self.breaker = breaker
     }
 
@@ -123,7 +131,7 @@ public struct PlaidClient: Sendable {
         do {
             let (seconds, attoseconds) = configuration.timeout.components
             let deadline = TimeAmount.nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-            response = try await http.execute(request, timeout: deadline)
+            response = try await httpClient().execute(request, timeout: deadline)
             bytes = try await response.body.collect(upTo: Self.maxResponseBytes)
         } catch let error as HTTPClientError {
             throw PlaidAPIError(endpoint: endpoint, status: nil, body: nil, transport: Self.describe(error))

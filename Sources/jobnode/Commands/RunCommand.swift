@@ -87,10 +87,12 @@ struct RunCommand: AsyncParsableCommand {
             let intake = LateHTTPServer()
             // The breakers publish through the node's pool, which the node makes: bound late like the server.
             let board = LateBreakerBoard()
+            // Plaid's calls get a client of their own, which shuts down after the worker (see PlaidHTTPClient).
+            let plaidHTTP = PlaidHTTPClient(connections: concurrency)
             let node = try JobKit.JobNode(
                 configuration: configuration, registry: registry,
                 services: observability.services.map { ($0, .dependency) } + (database.map { [($0, .dependency)] } ?? [])
-                    + [(board, .dependency)] + (httpConfiguration == nil ? [] : [(intake, .intake)]),
+                    + [(board, .dependency), (plaidHTTP, .dependency)] + (httpConfiguration == nil ? [] : [(intake, .intake)]),
                 logger: logger)
             let breakers = BreakerBoard(
                 redis: node.redis, namespace: connection.namespace, nodeID: configuration.worker.nodeID, logger: logger)
@@ -100,7 +102,8 @@ struct RunCommand: AsyncParsableCommand {
                 httpConfiguration.extraRoutes += try PlaidSetup.routes(queue: queue) + StripeRoutes.registrations(queue: queue)
                 intake.server = try JobKitHTTPServer(configuration: httpConfiguration, queue: queue, logger: logger)
             }
-            let plaid = try await PlaidSetup.runner(database: database, breakers: breakers, queue: queue, logger: logger)
+            let plaid = try await PlaidSetup.runner(
+                database: database, breakers: breakers, queue: queue, http: plaidHTTP, logger: logger)
             if case .success = plaid { try await PlaidSetup.installLimits(redis: node.redis, namespace: connection.namespace) }
             let stripeEvents = try database.map {
                 StripeEventHandler(store: StripeStore(database: $0, logger: logger), plans: try StripePlans.fromEnvironment(), queue: queue)

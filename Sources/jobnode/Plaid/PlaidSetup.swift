@@ -9,9 +9,9 @@ import Logging
 enum PlaidSetup {
     /// The Plaid runtime for `jobnode run`: nil configuration → the jobs are registered as unavailable; Plaid
     /// credentials without `JOBKIT_TOKEN_KEY` or without a database → the node refuses to start.
-    static func runner(database: StoreDatabase?, breakers: BreakerBoard, queue: JobQueue, logger: Logger) async throws
-        -> Result<PlaidJobRunner, PlaidUnavailable>
-    {
+    static func runner(
+        database: StoreDatabase?, breakers: BreakerBoard, queue: JobQueue, http: PlaidHTTPClient, logger: Logger
+    ) async throws -> Result<PlaidJobRunner, PlaidUnavailable> {
         guard let configuration = try PlaidConfiguration.fromEnvironment() else {
             return .failure(PlaidUnavailable("this node has no Plaid configuration (PLAID_CLIENT_ID, PLAID_SECRET)"))
         }
@@ -23,7 +23,7 @@ enum PlaidSetup {
             throw PlaidConfigurationError("PLAID_CLIENT_ID is set but no database is: give --database or DATABASE_URL")
         }
         let breaker = await breakers.breaker("plaid", policy: .plaid)
-        let client = PlaidClient(configuration: configuration, breaker: breaker)
+        let client = PlaidClient(configuration: configuration, http: http, breaker: breaker)
         let store = PlaidStore(database: database, cipher: cipher, logger: logger)
         logger.info("Plaid jobs enabled", metadata: ["plaid": "\(configuration)", "token.key": "\(cipher.keyID)"])
         return .success(PlaidJobRunner(client: client, store: store, jobs: PlaidJobs(queue: queue)))
