@@ -24,8 +24,11 @@ public enum JobCatalog {
         if let stripe = dependencies.stripeEvents {
             stripe.register(in: registry)
         } else {
+            // Back to `scheduled` without using an attempt: Stripe was already told 200, so the event must wait for a
+            // node with a database rather than die.
             registry.registerRaw(StripeEventJob.jobName) { _, _ in
-                throw PlaidUnavailable("this node has no database (--database, DATABASE_URL): it cannot apply Stripe events")
+                throw JobRetryLater(
+                    after: .seconds(60), reason: "this node has no database (--database, DATABASE_URL): it cannot apply Stripe events")
             }
         }
     }

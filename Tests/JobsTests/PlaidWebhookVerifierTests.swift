@@ -41,6 +41,14 @@ struct PlaidWebhookVerifierTests {
         // The known key was fetched once and cached; the unknown kid was asked for (and refused); alg none/HS256
         // never reached the key source.
         #expect(await verifier.fetches == 2)
+        // The unknown kid again: refused from the negative cache, without asking Plaid.
+        let unknown = try #require(vectors.first { $0["name"] as? String == "unknown_kid" })
+        await #expect(throws: PlaidWebhookVerifier.Rejection.self) {
+            try await verifier.verify(
+                header: unknown["plaid_verification"] as? String,
+                body: Array(try PlaidFixtures.data("webhook_signing/\(unknown["body_file"] as! String)")), now: 1_790_000_100)
+        }
+        #expect(await verifier.fetches == 2)
     }
 
     @Test("a rotated key: a new kid is fetched once, then served from the cache; an expired key is refused")

@@ -133,7 +133,7 @@ struct StripeEventTests {
     func events() async throws {
         try await PlaidWorld.with { w in
             let (_, port) = try w.startNode(
-                "stripe", http: true, queues: StripeWebhookIntake.queueName,
+                "stripe", http: true, queues: StripeWebhookIntake.queueName, concurrency: 1,
                 environment: ["STRIPE_WEBHOOK_SECRET": "whsec_old_one,\(Self.secret)", "STRIPE_PLANS": "individual:basic-monthly"])
             let stripe = StripeStore(database: w.database, logger: PlaidWorld.logger)
             try await stripe.linkCustomer(tenant: "t1", customer: "cus_qItNfe8840P2oh", email: nil)

@@ -56,7 +56,7 @@ extension PlaidJobRunner {
             logger.info("Plaid webhook handled", metadata: ["outcome": "\(outcome)"])
         }
         _ = try await store.recordWebhook(
-            bodySHA256: job.bodySHA256, type: job.type, code: job.code, item: job.item, outcome: outcome, jobID: context.id)
+            bodySHA256: job.bodySHA256, issuedAt: job.issuedAt, type: job.type, code: job.code, item: job.item, outcome: outcome, jobID: context.id)
         return outcome
     }
 }

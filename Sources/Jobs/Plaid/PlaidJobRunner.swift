@@ -56,11 +56,12 @@ public struct PlaidJobRunner: Sendable {
         PlaidItemHealthJob.jobName, PlaidWebhookJob.jobName, PlaidRecategorizeJob.jobName,
     ]
 
-    /// Registers the Plaid jobs on a node that cannot run them: each attempt fails with `reason` (the job's
-    /// backoff gives a configured node the chance to take it; after its attempts it is dead with the reason).
+    /// Registers the Plaid jobs on a node that cannot run them: each goes back to `scheduled` for a minute, with the
+    /// reason, without using an attempt, so a configured node takes it (and a fleet with none shows why its Plaid
+    /// jobs wait).
     public static func registerUnavailable(in registry: JobRegistry, reason: PlaidUnavailable) {
         for name in jobNames {
-            registry.registerRaw(name) { _, _ in throw reason }
+            registry.registerRaw(name) { _, _ in throw JobRetryLater(after: .seconds(60), reason: reason.description) }
         }
     }
 
@@ -83,11 +84,29 @@ public struct PlaidJobRunner: Sendable {
             try await jobs.scheduleAccountSync(tenant: job.tenant, item: item, correlation: context.correlationID)
             return PlaidLinkResult(item: item)
         }
+        // Everything that can fail before the exchange is done before it: a public token is spent once exchanged.
+        try await store.ensureTenant(job.tenant)
+        guard store.cipher != nil else { throw JobFatalError("JOBKIT_TOKEN_KEY is not set") }
         let exchange = try await plaid(context, item: nil, tenant: job.tenant) { try await client.exchangePublicToken(job.publicToken) }
         let token = PlaidAccessToken(exchange.accessToken)
-        try await store.saveItem(
-            tenant: job.tenant, item: exchange.itemID, accessToken: token, institutionID: nil, institutionName: nil,
-            webhook: client.configuration.webhookURL, linkTokenSHA256: tokenHash)
+        // The access token exists only in memory until saved: a failed save is tried again here, not by a retry of
+        // the job (which could not exchange the spent public token again).
+        var saveFailures = 0
+        while true {
+            do {
+                try await store.saveItem(
+                    tenant: job.tenant, item: exchange.itemID, accessToken: token, institutionID: nil, institutionName: nil,
+                    webhook: client.configuration.webhookURL, linkTokenSHA256: tokenHash)
+                break
+            } catch let error as PlaidStoreError {
+                throw JobFatalError(error.description)
+            } catch {
+                saveFailures += 1
+                logger.error("Plaid item could not be saved after the exchange; trying again", metadata: ["attempt": "\(saveFailures)"])
+                guard saveFailures < 10 else { throw error }
+                try await Task.sleep(for: .milliseconds(200 * saveFailures))
+            }
+        }
         let logger2 = Self.logger(context, tenant: job.tenant, item: exchange.itemID)
         logger2.info("Plaid item linked")
         // The institution, best effort: the link stands without it (the health job fills it in later).
@@ -193,7 +212,9 @@ public struct PlaidJobRunner: Sendable {
                 guard let cursor else { throw JobRetryLater(after: .seconds(30), reason: "Plaid returned no cursor") }
                 try await store.applySync(
                     tenant: job.tenant, item: job.item, expectedCursor: start,
-                    batch: .init(upserts: Array(upserts.values), removed: Array(removed), cursor: cursor))
+                    batch: .init(
+                        upserts: upserts.values.sorted { $0.transactionID < $1.transactionID }, removed: removed.sorted(),
+                        cursor: cursor))
                 logger.info(
                     "Plaid transactions synced",
                     metadata: [

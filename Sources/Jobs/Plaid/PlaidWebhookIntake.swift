@@ -14,18 +14,23 @@ public struct PlaidWebhookJob: JobPayload {
     public var consentExpirationTime: String?
     /// `new_webhook_url` of `WEBHOOK_UPDATE_ACKNOWLEDGED`.
     public var newWebhookURL: String?
-    /// SHA-256 of the raw body (the delivery's identity).
+    /// SHA-256 of the raw body.
     public var bodySHA256: String
+    /// The signed `iat`: with the body's hash, the delivery's identity (Plaid's webhooks carry no id, and an item's
+    /// later `SYNC_UPDATES_AVAILABLE` bodies are byte for byte the same; only the signature's time tells them apart).
+    public var issuedAt: Int
 }
 
 /// Takes a Plaid webhook delivery from the HTTP route: verifies it (``PlaidWebhookVerifier``), reads the few
-/// fields the handling needs, and enqueues `plaid.webhook` with the body's SHA-256 as idempotency key, so a
-/// duplicate delivery (same body) enqueues nothing twice.
+/// fields the handling needs, and enqueues `plaid.webhook` keyed by the body's SHA-256 and the signed `iat`, so a
+/// duplicate delivery (same body, same signature time) enqueues nothing twice, while the same body signed later (the
+/// next `SYNC_UPDATES_AVAILABLE` of an item) is a new webhook.
 public struct PlaidWebhookIntake: Sendable {
     public let verifier: PlaidWebhookVerifier
     public let queue: JobQueue
-    /// How long a delivery's idempotency key lives (Plaid retries for up to a day).
-    public var dedupeWindow: Duration = .seconds(7 * 86_400)
+    /// How long a delivery's idempotency key lives: past it, the same delivery fails verification anyway (its
+    /// `iat` is more than 5 minutes old).
+    public var dedupeWindow: Duration = .seconds(600)
 
     public init(verifier: PlaidWebhookVerifier, queue: JobQueue) {
         self.verifier = verifier
@@ -56,10 +61,10 @@ public struct PlaidWebhookIntake: Sendable {
             type: type, code: code, item: object["item_id"] as? String,
             errorCode: (object["error"] as? [String: Any])?["error_code"] as? String,
             consentExpirationTime: object["consent_expiration_time"] as? String,
-            newWebhookURL: object["new_webhook_url"] as? String, bodySHA256: verified.bodySHA256)
+            newWebhookURL: object["new_webhook_url"] as? String, bodySHA256: verified.bodySHA256, issuedAt: verified.issuedAt)
         var options = EnqueueOptions(queue: PlaidJobs.queue)
         options.priority = 10
-        options.idempotencyKey = "plaid.webhook:\(verified.bodySHA256)"
+        options.idempotencyKey = "plaid.webhook:\(verified.bodySHA256):\(verified.issuedAt)"
         options.idempotencyTTL = dedupeWindow
         let handle = try await queue.enqueue(job, options: options)
         return .accepted(jobID: handle.id, duplicate: !handle.created, type: type, code: code)

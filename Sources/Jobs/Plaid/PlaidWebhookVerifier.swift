@@ -18,10 +18,19 @@ public actor PlaidWebhookVerifier {
     struct CachedKey {
         let key: P256.Signing.PublicKey
         let expiredAt: Int?
+        /// When it was fetched (seconds): a key is fetched again after ``refreshSeconds``, so one Plaid expires
+        /// later is noticed.
+        let fetchedAt: Int
     }
 
     let fetch: KeyFetcher
     var cache: [String: CachedKey] = [:]
+    /// Key ids Plaid said it does not know, with when it said so: the open webhook route does not ask Plaid
+    /// again for them for ``unknownSeconds`` (random ids would otherwise each cost a Plaid call).
+    var unknown: [String: Int] = [:]
+    static let refreshSeconds = 3_600
+    static let unknownSeconds = 300
+    static let maxUnknown = 1_000
     /// Keys fetched from Plaid so far (tests check the cache).
     public private(set) var fetches = 0
     /// The largest accepted age of `iat`, in seconds.
@@ -106,7 +115,10 @@ public actor PlaidWebhookVerifier {
     }
 
     func key(_ kid: String, now: Int) async throws(Rejection) -> P256.Signing.PublicKey {
-        if let cached = cache[kid], cached.expiredAt.map({ now < $0 }) ?? true { return cached.key }
+        if let cached = cache[kid], cached.expiredAt.map({ now < $0 }) ?? true, now - cached.fetchedAt < Self.refreshSeconds {
+            return cached.key
+        }
+        if let when = unknown[kid], now - when < Self.unknownSeconds { throw .unknownKey(kid) }
         let fetched: PlaidWebhookKey?
         do {
             fetches += 1
@@ -114,13 +126,17 @@ public actor PlaidWebhookVerifier {
         } catch {
             throw .keyUnavailable("\(error)")
         }
-        guard let fetched else { throw .unknownKey(kid) }
+        guard let fetched else {
+            if unknown.count >= Self.maxUnknown { unknown.removeAll() }
+            unknown[kid] = now
+            throw .unknownKey(kid)
+        }
         guard fetched.alg == "ES256", fetched.kty == "EC", fetched.crv == "P-256",
             let x = Base64URL.decode(fetched.x), let y = Base64URL.decode(fetched.y), x.count == 32, y.count == 32,
             let key = try? P256.Signing.PublicKey(x963Representation: [0x04] + x + y)
         else { throw .unknownKey("\(kid) (not an ES256 P-256 key)") }
         if let expired = fetched.expiredAt, expired <= now { throw .unknownKey("\(kid) (expired)") }
-        cache[kid] = CachedKey(key: key, expiredAt: fetched.expiredAt)
+        cache[kid] = CachedKey(key: key, expiredAt: fetched.expiredAt, fetchedAt: now)
         return key
     }
 

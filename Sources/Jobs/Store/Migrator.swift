@@ -42,7 +42,7 @@ public struct Migrator: Sendable {
     ///
     /// - Throws: the database's error; the transaction is rolled back and the error names the failing migration.
     public func apply() async throws -> [Migration] {
-        let applied = try await database.client.withTransaction(logger: logger) { connection -> [Migration] in
+        let applied = try await database.transaction(logger: logger) { connection -> [Migration] in
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
             // Under the lock: two `CREATE TABLE IF NOT EXISTS` at once can still collide in PostgreSQL.
             try await connection.query(

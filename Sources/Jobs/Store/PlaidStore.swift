@@ -255,7 +255,7 @@ public struct PlaidStore: Sendable {
     /// changed (or are seen for the first time), in one transaction. Returns the number of history rows added.
     @discardableResult
     public func upsertAccounts(tenant: String, item: String, accounts: [PlaidAccount]) async throws -> Int {
-        try await client.withTransaction(logger: logger) { connection in
+        try await database.transaction(logger: logger) { connection in
             var previous: [String: (String?, String?, String?)] = [:]
             let ids = accounts.map(\.accountID)
             for try await (id, current, available, limit) in try await connection.query(
@@ -363,9 +363,11 @@ public struct PlaidStore: Sendable {
     /// a concurrent sync of the same item that committed first makes this one roll back
     /// (``PlaidStoreError/cursorMoved(_:)``), so no page is applied twice over a newer state.
     public func applySync(tenant: String, item: String, expectedCursor: String?, batch: SyncBatch) async throws {
-        let rules = try await self.rules(tenant: tenant)
-        let categorizer = Categorizer(tenantRules: rules)
-        try await client.withTransaction(logger: logger) { connection in
+        try await database.transaction(logger: logger) { connection in
+            // Shared with other syncs, exclusive against a re-categorization: the rules read here stay the tenant's
+            // rules until this commits (see recategorize(tenant:after:batch:)).
+            try await connection.query("SELECT pg_advisory_xact_lock_shared(\(Self.categorizeLock(tenant)))", logger: logger)
+            let categorizer = Categorizer(tenantRules: try await rules(tenant: tenant, on: connection))
             let locked = try await connection.query(
                 "SELECT cursor FROM plaid_items WHERE tenant_id = \(tenant) AND item_id = \(item) FOR UPDATE", logger: logger)
             var found = false
@@ -490,10 +492,24 @@ public struct PlaidStore: Sendable {
 
     // MARK: Category rules
 
+    /// The advisory lock key of a tenant's categorization (syncs take it shared, a re-categorization exclusive).
+    static func categorizeLock(_ tenant: String) -> Int64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a, stable across processes (Swift's Hasher is seeded)
+        for byte in "jobkit.categorize:\(tenant)".utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return Int64(bitPattern: hash)
+    }
+
     /// The tenant's rules, oldest first (the order they apply).
     public func rules(tenant: String) async throws -> [CategoryRule] {
+        try await client.withConnection { try await rules(tenant: tenant, on: $0) }
+    }
+
+    func rules(tenant: String, on connection: PostgresConnection) async throws -> [CategoryRule] {
         var out: [CategoryRule] = []
-        for try await (field, pattern, category) in try await client.query(
+        for try await (field, pattern, category) in try await connection.query(
             "SELECT field, pattern, category FROM category_rules WHERE tenant_id = \(tenant) ORDER BY id", logger: logger
         ).decode((String, String, String).self) {
             guard let field = CategoryRule.Field(rawValue: field) else { continue }
@@ -516,8 +532,9 @@ public struct PlaidStore: Sendable {
     /// Categorizes again up to `batch` of the tenant's transactions after `after` (transaction id order), in one
     /// transaction. Returns how many changed and the cursor for the next batch (nil when done).
     public func recategorize(tenant: String, after: String?, batch: Int) async throws -> (changed: Int, next: String?) {
-        let categorizer = Categorizer(tenantRules: try await rules(tenant: tenant))
-        return try await client.withTransaction(logger: logger) { connection in
+        try await database.transaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.categorizeLock(tenant)))", logger: logger)
+            let categorizer = Categorizer(tenantRules: try await rules(tenant: tenant, on: connection))
             var ids: [String] = [], categories: [String] = [], sources: [String] = []
             var last: String?
             var seen = 0
@@ -553,16 +570,16 @@ public struct PlaidStore: Sendable {
 
     // MARK: Webhooks
 
-    /// Records a Plaid webhook delivery by the SHA-256 of its body; false when that body was recorded before (a
-    /// duplicate delivery).
+    /// Records a Plaid webhook delivery by the SHA-256 of its body and its signed `iat`; false when it was recorded
+    /// before (a duplicate delivery).
     public func recordWebhook(
-        bodySHA256: String, type: String?, code: String?, item: String?, outcome: String, jobID: String?
+        bodySHA256: String, issuedAt: Int, type: String?, code: String?, item: String?, outcome: String, jobID: String?
     ) async throws -> Bool {
         let rows = try await client.query(
             """
-            INSERT INTO plaid_webhooks (body_sha256, webhook_type, webhook_code, item_id, outcome, job_id)
-            VALUES (\(bodySHA256), \(type), \(code), \(item), \(outcome), \(jobID))
-            ON CONFLICT (body_sha256) DO NOTHING RETURNING body_sha256
+            INSERT INTO plaid_webhooks (body_sha256, issued_at, webhook_type, webhook_code, item_id, outcome, job_id)
+            VALUES (\(bodySHA256), \(issuedAt), \(type), \(code), \(item), \(outcome), \(jobID))
+            ON CONFLICT (body_sha256, issued_at) DO NOTHING RETURNING body_sha256
             """, logger: logger)
         for try await _ in rows { return true }
         return false

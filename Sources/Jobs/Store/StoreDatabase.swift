@@ -45,6 +45,20 @@ public final class StoreDatabase: Service, Sendable {
     }
 
     /// A URL that can't be used.
+    /// Runs `body` in a transaction (committed when it returns, rolled back when it throws) and rethrows the
+    /// body's own error as it was thrown: PostgresNIO wraps it in `PostgresTransactionError`, which would hide
+    /// the store's typed errors (a moved cursor, a failed migration, a job's fatal error) from their callers.
+    public func transaction<T: Sendable>(
+        logger: Logger, _ body: (PostgresConnection) async throws -> sending T
+    ) async throws -> sending T {
+        do {
+            return try await client.withTransaction(logger: logger, body)
+        } catch let error as PostgresTransactionError {
+            if let inner = error.closureError { throw inner }
+            throw error
+        }
+    }
+
     public struct Invalid: Error, CustomStringConvertible {
         public var description: String
     }

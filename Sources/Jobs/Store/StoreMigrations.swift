@@ -192,13 +192,15 @@ public enum StoreMigrations {
         """,
         """
         CREATE TABLE plaid_webhooks (
-          body_sha256 text PRIMARY KEY,
+          body_sha256 text NOT NULL,
+          issued_at bigint NOT NULL,
           webhook_type text,
           webhook_code text,
           item_id text,
           outcome text NOT NULL,
           job_id text,
-          received_at timestamptz NOT NULL DEFAULT now()
+          received_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (body_sha256, issued_at)
         )
         """,
     ]

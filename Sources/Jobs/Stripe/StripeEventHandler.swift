@@ -43,7 +43,7 @@ public struct StripeEventHandler: Sendable {
         var logger = context.logger
         logger[metadataKey: "stripe.event"] = "\(envelope.id)"
         logger[metadataKey: "stripe.event_type"] = "\(envelope.type)"
-        let (outcome, tenant): (String, String?) = try await store.database.client.withTransaction(logger: logger) { c in
+        let (outcome, tenant): (String, String?) = try await store.database.transaction(logger: logger) { c in
             if let done = try await store.claimEvent(
                 envelope.id, type: envelope.type, created: envelope.created, object: envelope.data.object.id, jobID: context.id, on: c)
             {
@@ -62,13 +62,13 @@ public struct StripeEventHandler: Sendable {
         switch e.type {
         case "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted":
             let s = try decode(StripeSubscription.self, body, e)
-            guard let tenant = try await store.tenant(customer: s.customer, metadata: s.metadata, on: c) else { return ("unknown_customer", nil) }
+            guard let tenant = try await store.tenant(customer: s.customer, metadata: s.metadata, on: c) else { return try unknownCustomer(e) }
             let written = try await store.applySubscription(
                 s, tenant: tenant, plan: plans.plan(forPrice: s.priceID), eventID: e.id, created: e.created, on: c)
             return (written ? "applied" : "stale", tenant)
         case "invoice.payment_succeeded", "invoice.paid", "invoice.payment_failed":
             let i = try decode(StripeInvoice.self, body, e)
-            guard let tenant = try await store.tenant(customer: i.customer, metadata: [:], on: c) else { return ("unknown_customer", nil) }
+            guard let tenant = try await store.tenant(customer: i.customer, metadata: [:], on: c) else { return try unknownCustomer(e) }
             let written = try await store.applyInvoice(i, tenant: tenant, created: e.created, on: c)
             let failed = e.type == "invoice.payment_failed"
             guard written else { return ("stale", tenant) }
@@ -91,6 +91,15 @@ public struct StripeEventHandler: Sendable {
         default:
             return ("ignored", nil)
         }
+    }
+
+    /// An event of a customer no tenant has (yet): while the event is under an hour old it waits and runs again
+    /// (the event that links the customer — a `customer.subscription.created` with `metadata.tenant`, or the
+    /// service's own link — may be on its way: Stripe does not order deliveries); older, it is recorded as
+    /// `unknown_customer`.
+    func unknownCustomer(_ e: StripeEventEnvelope) throws -> (String, String?) {
+        guard Int(Date().timeIntervalSince1970) - e.created < 3_600 else { return ("unknown_customer", nil) }
+        throw JobRetryLater(after: .seconds(30), reason: "Stripe event \(e.id): no tenant has its customer yet")
     }
 
     func decode<T: Decodable & Sendable>(_ type: T.Type, _ body: Data, _ e: StripeEventEnvelope) throws -> T {
