@@ -21,6 +21,10 @@ public enum JobCatalog {
         case .success(let plaid): plaid.register(in: registry)
         case .failure(let reason): PlaidJobRunner.registerUnavailable(in: registry, reason: reason)
         }
+        switch dependencies.stripe {
+        case .success(let runner): runner.register(in: registry)
+        case .failure(let reason): StripeJobRunner.registerUnavailable(in: registry, reason: reason.description)
+        }
         if let stripe = dependencies.stripeEvents {
             stripe.register(in: registry)
         } else {

@@ -17,6 +17,8 @@ public struct JobDependencies: Sendable {
     public var plaid: Result<PlaidJobRunner, PlaidUnavailable>
     /// Stripe event handling, when the node has a database (it needs no Stripe key).
     public var stripeEvents: StripeEventHandler?
+    /// Stripe operations, when the node has `STRIPE_SECRET_KEY` and a database; else why not.
+    public var stripe: Result<StripeJobRunner, PlaidUnavailable> = .failure(PlaidUnavailable("no STRIPE_SECRET_KEY or no database"))
 
     public init(
         redis: RedisPool, namespace: String, database: StoreDatabase? = nil, breakers: BreakerBoard? = nil,

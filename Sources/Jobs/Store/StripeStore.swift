@@ -107,6 +107,16 @@ public struct StripeStore: Sendable {
         return out.map { (id: $0.0, status: $0.1, amountPaid: $0.2, currency: $0.3) }
     }
 
+    /// The tenant's Stripe customer id, if linked.
+    public func customer(tenant: String) async throws -> String? {
+        for try await (id,) in try await client.query(
+            "SELECT customer_id FROM stripe_customers WHERE tenant_id = \(tenant)", logger: logger
+        ).decode((String,).self) {
+            return id
+        }
+        return nil
+    }
+
     /// Links a tenant to its Stripe customer (the first link stands).
     public func linkCustomer(tenant: String, customer: String, email: String?) async throws {
         try await client.query("INSERT INTO tenants (id) VALUES (\(tenant)) ON CONFLICT (id) DO NOTHING", logger: logger)

@@ -108,11 +108,14 @@ struct RunCommand: AsyncParsableCommand {
             let stripeEvents = try database.map {
                 StripeEventHandler(store: StripeStore(database: $0, logger: logger), plans: try StripePlans.fromEnvironment(), queue: queue)
             }
-            JobCatalog.register(
-                in: registry,
-                dependencies: JobDependencies(
-                    redis: node.redis, namespace: connection.namespace, database: database, breakers: breakers, plaid: plaid,
-                    stripeEvents: stripeEvents))
+            var dependencies = JobDependencies(
+                redis: node.redis, namespace: connection.namespace, database: database, breakers: breakers, plaid: plaid,
+                stripeEvents: stripeEvents)
+            if let database, let stripe = StripeConfiguration.fromEnvironment() {
+                dependencies.stripe = .success(
+                    StripeJobRunner(client: StripeClient(configuration: stripe, logger: logger), store: StripeStore(database: database, logger: logger)))
+            }
+            JobCatalog.register(in: registry, dependencies: dependencies)
             // A second SIGTERM/SIGINT stops at once: running jobs are canceled and handed back right away.
             let signals = SecondSignal { node.stopNow() }
             do {

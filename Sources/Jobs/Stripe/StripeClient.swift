@@ -1,0 +1,161 @@
+import AsyncHTTPClient
+import Foundation
+import JobKit
+import Logging
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+
+/// Where and as whom the Stripe client calls (`STRIPE_SECRET_KEY`, `STRIPE_API_BASE`, `STRIPE_PUBLISHABLE_KEY`).
+/// Its description never shows the secret key.
+public struct StripeConfiguration: Sendable, CustomStringConvertible {
+    /// The API version every request pins (`Stripe-Version`): webhook events and responses have its shapes.
+    public static let apiVersion = "2024-06-20"
+    public var secretKey: String
+    /// No trailing `/`. Default Stripe's; tests point it at a loopback fake.
+    public var apiBase: String
+    public var publishableKey: String?
+    public var timeout: Duration
+    /// Retries of one call after a retryable failure, with the same idempotency key (Stripe's libraries: 2).
+    public var maxRetries: Int
+
+    public init(
+        secretKey: String, apiBase: String = "https://api.stripe.com", publishableKey: String? = nil,
+        timeout: Duration = .seconds(30), maxRetries: Int = 2
+    ) {
+        self.secretKey = secretKey
+        var base = apiBase
+        while base.hasSuffix("/") { base.removeLast() }
+        self.apiBase = base
+        self.publishableKey = publishableKey
+        self.timeout = timeout
+        self.maxRetries = maxRetries
+    }
+
+    /// From the environment; nil without `STRIPE_SECRET_KEY`.
+    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) -> StripeConfiguration? {
+        guard let key = env["STRIPE_SECRET_KEY"], !key.isEmpty else { return nil }
+        return StripeConfiguration(
+            secretKey: key, apiBase: env["STRIPE_API_BASE"].flatMap { $0.isEmpty ? nil : $0 } ?? "https://api.stripe.com",
+            publishableKey: env["STRIPE_PUBLISHABLE_KEY"])
+    }
+
+    public var description: String {
+        "StripeConfiguration(\(apiBase), key \(secretKey.prefix(8))***, Stripe-Version \(Self.apiVersion))"
+    }
+}
+
+/// Stripe's API over AsyncHTTPClient: form-encoded bodies, `Stripe-Version` pinned, an `Idempotency-Key` on every
+/// POST, and retries as Stripe's own libraries make them (``StripeAPIError/isRetryable``; backoff
+/// `min(0.5 s × 2^(n-1), 5 s)` with jitter, or `Retry-After` up to 60 s; the same key on every try, so Stripe
+/// replays its stored answer instead of acting twice).
+public struct StripeClient: Sendable {
+    public let configuration: StripeConfiguration
+    let http: HTTPClient
+    let logger: Logger
+    static let maxResponseBytes = 8 << 20
+
+    public init(configuration: StripeConfiguration, httpClient: HTTPClient = .shared, logger: Logger = Logger(label: "jobkit.stripe")) {
+        self.configuration = configuration
+        self.http = httpClient
+        self.logger = logger
+    }
+
+    /// The idempotency key of one step of a job: the same on every run of the job (a re-run after a crash replays
+    /// Stripe's answer), different per step.
+    public static func idempotencyKey(job: String, step: String) -> String { "jobkit-\(job)-\(step)" }
+
+    // MARK: Customers
+
+    public func createCustomer(email: String?, metadata: [String: String], idempotencyKey: String) async throws -> StripeCustomer {
+        var form = StripeForm()
+        form.add("email", email.map(StripeParam.string))
+        if !metadata.isEmpty { form.add("metadata", .dictionary(metadata.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })) }
+        return try await send("POST", "/v1/customers", form: form, idempotencyKey: idempotencyKey)
+    }
+
+    public func customer(_ id: String) async throws -> StripeCustomer {
+        try await send("GET", "/v1/customers/\(id)", form: StripeForm(), idempotencyKey: nil)
+    }
+
+    // MARK: Transport
+
+    /// One call with its retries. POSTs need an idempotency key.
+    public func send<T: Decodable & Sendable>(
+        _ method: String, _ path: String, form: StripeForm, idempotencyKey: String?
+    ) async throws -> T {
+        precondition(method != "POST" || idempotencyKey != nil, "every Stripe POST carries an idempotency key")
+        var attempt = 0
+        while true {
+            do {
+                return try await once(method, path, form: form, idempotencyKey: idempotencyKey)
+            } catch let error as StripeAPIError where error.isRetryable && attempt < configuration.maxRetries {
+                attempt += 1
+                let delay = Self.delay(attempt: attempt, retryAfter: error.retryAfter)
+                logger.notice(
+                    "Stripe call failed; retrying with the same idempotency key",
+                    metadata: ["stripe.request_id": "\(error.requestID ?? "-")", "error": "\(error)", "retry.in_ms": "\(delay.milliseconds)"])
+                try await Task.sleep(for: delay)
+            }
+        }
+    }
+
+    static func delay(attempt: Int, retryAfter: Int?) -> Duration {
+        if let retryAfter, retryAfter >= 0, retryAfter <= 60 { return .seconds(retryAfter) }
+        let base = min(0.5 * pow(2, Double(attempt - 1)), 5)
+        return .milliseconds(Int(max(0.5, base * Double.random(in: 0.5...1)) * 1000))
+    }
+
+    func once<T: Decodable & Sendable>(_ method: String, _ path: String, form: StripeForm, idempotencyKey: String?) async throws -> T {
+        let encoded = form.encoded
+        let query = method == "GET" && !encoded.isEmpty ? "?\(encoded)" : ""
+        var request = HTTPClientRequest(url: configuration.apiBase + path + query)
+        request.method = HTTPMethod(rawValue: method)
+        request.headers.add(name: "Authorization", value: "Bearer \(configuration.secretKey)")
+        request.headers.add(name: "Stripe-Version", value: StripeConfiguration.apiVersion)
+        request.headers.add(name: "User-Agent", value: "JobKit-Stripe/1")
+        if let idempotencyKey { request.headers.add(name: "Idempotency-Key", value: idempotencyKey) }
+        if method == "POST" {
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            request.body = .bytes(ByteBuffer(string: encoded))
+        }
+        let response: HTTPClientResponse
+        let bytes: ByteBuffer
+        do {
+            let (s, a) = configuration.timeout.components
+            response = try await http.execute(request, timeout: .nanoseconds(s * 1_000_000_000 + a / 1_000_000_000))
+            bytes = try await response.body.collect(upTo: Self.maxResponseBytes)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw StripeAPIError(method: method, path: path, transport: "\(type(of: error))")
+        }
+        let status = Int(response.status.code)
+        let requestID = response.headers.first(name: "Request-Id")
+        guard (200..<300).contains(status) else {
+            let body = try? JSONDecoder().decode(StripeErrorEnvelope.self, from: bytes).error
+            throw StripeAPIError(
+                method: method, path: path, status: status, type: body?.type, code: body?.code, declineCode: body?.decline_code,
+                param: body?.param, message: body?.message, requestID: requestID,
+                shouldRetry: response.headers.first(name: "Stripe-Should-Retry").map { $0 == "true" },
+                retryAfter: response.headers.first(name: "Retry-After").flatMap(Int.init))
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: bytes)
+        } catch {
+            throw StripeAPIError(method: method, path: path, status: status, requestID: requestID, transport: "response did not decode: \(error)")
+        }
+    }
+}
+
+/// Stripe's error response: `{"error": {"type", "code", "decline_code", "param", "message"}}`.
+struct StripeErrorEnvelope: Decodable {
+    struct Body: Decodable {
+        var type: String?
+        var code: String?
+        var decline_code: String?
+        var param: String?
+        var message: String?
+    }
+    var error: Body
+}
