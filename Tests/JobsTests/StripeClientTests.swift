@@ -135,6 +135,21 @@ struct StripeClientTests {
             }
             #expect(try await fake.requests().filter { ($0["idempotency_key"] as? String) == "k-402" }.count == 1)
 
+            // Behind a fail-closed breaker (opening after 2 failed calls of 2): Stripe's 5xx open it, then calls fail
+            // at once without reaching Stripe; a decline would not have counted.
+            var policy = CircuitBreaker.Policy.stripe
+            policy.windowSize = 2
+            policy.minimumCalls = 2
+            policy.openDuration = .seconds(60)
+            let guarded = StripeClient(
+                configuration: StripeConfiguration(secretKey: FakeStripe.secretKey, apiBase: fake.base, maxRetries: 0),
+                breaker: try CircuitBreaker(service: "stripe", policy: policy))
+            try await fake.control(.POST, "/_fake/inject", ["path": "/v1/customers/*", "method": "GET", "status": 500, "times": 2])
+            for _ in 0..<2 { await #expect(throws: StripeAPIError.self) { _ = try await guarded.customer(first.id) } }
+            let before = try await fake.requests().count
+            await #expect(throws: CircuitOpenError.self) { _ = try await guarded.customer(first.id) }
+            #expect(try await fake.requests().count == before, "an open breaker does not call Stripe")
+
             // A wrong key: 401, not retried, and the key is not in the error.
             let wrong = StripeClient(configuration: StripeConfiguration(secretKey: "sk_test_wrong_secret", apiBase: fake.base))
             do {

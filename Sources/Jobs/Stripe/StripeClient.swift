@@ -53,11 +53,17 @@ public struct StripeClient: Sendable {
     public let configuration: StripeConfiguration
     let http: HTTPClient
     let logger: Logger
+    /// The node's Stripe breaker (fail closed): while open, calls throw `CircuitOpenError` without reaching Stripe.
+    let breaker: CircuitBreaker?
     static let maxResponseBytes = 8 << 20
 
-    public init(configuration: StripeConfiguration, httpClient: HTTPClient = .shared, logger: Logger = Logger(label: "jobkit.stripe")) {
+    public init(
+        configuration: StripeConfiguration, httpClient: HTTPClient = .shared, breaker: CircuitBreaker? = nil,
+        logger: Logger = Logger(label: "jobkit.stripe")
+    ) {
         self.configuration = configuration
         self.http = httpClient
+        self.breaker = breaker
         self.logger = logger
     }
 
@@ -88,7 +94,11 @@ public struct StripeClient: Sendable {
         var attempt = 0
         while true {
             do {
-                return try await once(method, path, form: form, idempotencyKey: idempotencyKey)
+                guard let breaker else { return try await once(method, path, form: form, idempotencyKey: idempotencyKey) }
+                // Only Stripe's own trouble counts against it: not a decline, a bad request or a missing object.
+                return try await breaker.run(isFailure: { ($0 as? StripeAPIError)?.isRetryable ?? !($0 is CancellationError) }) {
+                    try await once(method, path, form: form, idempotencyKey: idempotencyKey)
+                }
             } catch let error as StripeAPIError where error.isRetryable && attempt < configuration.maxRetries {
                 attempt += 1
                 let delay = Self.delay(attempt: attempt, retryAfter: error.retryAfter)

@@ -112,8 +112,11 @@ struct RunCommand: AsyncParsableCommand {
                 redis: node.redis, namespace: connection.namespace, database: database, breakers: breakers, plaid: plaid,
                 stripeEvents: stripeEvents)
             if let database, let stripe = StripeConfiguration.fromEnvironment() {
+                let breaker = await breakers.breaker("stripe", policy: .stripe)
                 dependencies.stripe = .success(
-                    StripeJobRunner(client: StripeClient(configuration: stripe, logger: logger), store: StripeStore(database: database, logger: logger)))
+                    StripeJobRunner(
+                        client: StripeClient(configuration: stripe, breaker: breaker, logger: logger),
+                        store: StripeStore(database: database, logger: logger)))
             }
             JobCatalog.register(in: registry, dependencies: dependencies)
             // A second SIGTERM/SIGINT stops at once: running jobs are canceled and handed back right away.
