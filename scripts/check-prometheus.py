@@ -10,33 +10,20 @@ The parser (prometheus-client, pinned below) lives in a venv at $JOBKIT_PROM_VEN
 """
 import json
 import os
-import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import pyvenv  # noqa: E402  (scripts/lib/pyvenv.py)
+
 VERSION = "0.21.1"
-VENV = os.environ.get("JOBKIT_PROM_VENV", os.path.join(os.path.dirname(__file__), "..", ".build", "prometheus-venv"))
-
-
-def ensure_client():
-    try:
-        import prometheus_client  # noqa: F401
-        if prometheus_client.__dict__.get("__version__", VERSION) == VERSION or os.environ.get("JOBKIT_PROM_IN_VENV"):
-            return
-    except ImportError:
-        if os.environ.get("JOBKIT_PROM_IN_VENV"):
-            sys.exit(f"check-prometheus: prometheus-client=={VERSION} is not importable in {VENV}")
-    python = os.path.join(VENV, "bin", "python3")
-    if not os.path.exists(python):
-        subprocess.run([sys.executable, "-m", "venv", VENV], check=True, stdout=sys.stderr)
-    subprocess.run([python, "-m", "pip", "install", "-q", f"prometheus-client=={VERSION}"], check=True, stdout=sys.stderr)
-    os.environ["JOBKIT_PROM_IN_VENV"] = "1"
-    os.execv(python, [python] + sys.argv)
 
 
 def main():
-    ensure_client()
+    venv = pyvenv.ensure("prometheus-client", VERSION, "JOBKIT_PROM_VENV",
+                         os.path.join(os.path.dirname(__file__), "..", ".build", "prometheus-venv"),
+                         "JOBKIT_PROM_IN_VENV", prog="check-prometheus", script=__file__, argv=sys.argv[1:])
     if "--prepare" in sys.argv:
-        print(f"prometheus-client {VERSION} ready in {VENV}")
+        print(f"prometheus-client {VERSION} ready in {venv}")
         return
     from prometheus_client.parser import text_string_to_metric_families
 

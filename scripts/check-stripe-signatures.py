@@ -52,57 +52,20 @@ import json
 import os
 import random
 import string
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import pyvenv  # noqa: E402  (scripts/lib/pyvenv.py)
 
 STRIPE_VERSION = "16.1.0"
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, ".."))
-VENV = os.environ.get("JOBKIT_STRIPE_VENV", os.path.join(REPO, ".build", "stripe-venv"))
+VENV_ENV = "JOBKIT_STRIPE_VENV"
+VENV_DEFAULT = os.path.join(REPO, ".build", "stripe-venv")
 VENV_MARK = "JOBKIT_STRIPE_IN_VENV"
 DEFAULT_NOW = 1_790_000_000
 TOLERANCE = 300
 MISMATCH = "No signatures found matching the expected signature for payload"
-
-
-# --- venv (as scripts/fakes/fake-plaid.py) ------------------------------------------------------------------------------
-
-def _locked(fn):
-    import fcntl
-    os.makedirs(os.path.dirname(os.path.abspath(VENV)), exist_ok=True)
-    with open(os.path.abspath(VENV) + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two first launches at once must not build the venv twice
-        return fn()
-
-
-def ensure_venv(script, argv):
-    """Re-executes `script argv` with the venv's python (made and filled on first use) unless already running there
-    with stripe==STRIPE_VERSION importable."""
-    mark = os.environ.get(VENV_MARK)
-    if mark:
-        try:
-            from importlib.metadata import version
-            import stripe  # noqa: F401
-            if version("stripe") == STRIPE_VERSION:
-                return
-        except Exception:
-            pass
-        if mark == "installed":
-            sys.exit(f"check-stripe-signatures: stripe=={STRIPE_VERSION} is not importable in {VENV} after installing it")
-        os.environ.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-        _locked(lambda: subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"stripe=={STRIPE_VERSION}"],
-                                       check=True, stdout=sys.stderr, stdin=subprocess.DEVNULL))
-        os.environ[VENV_MARK] = "installed"
-        os.execv(sys.executable, [sys.executable, script] + argv)
-    python = os.path.join(VENV, "bin", "python3")
-
-    def make():
-        if not os.path.exists(python):
-            subprocess.run([sys.executable, "-m", "venv", "--clear", VENV], check=True, stdout=sys.stderr,
-                           stdin=subprocess.DEVNULL)
-    _locked(make)
-    os.environ[VENV_MARK] = "1"
-    os.execv(python, [python, os.path.abspath(script)] + argv)
 
 
 # --- the official library ---------------------------------------------------------------------------------------------
@@ -316,10 +279,11 @@ def main(argv):
     args = parser.parse_args(argv)
     if args.generate is not None and args.generate < 0:
         parser.error("N must be ≥ 0")
-    ensure_venv(__file__, argv)
+    venv = pyvenv.ensure("stripe", STRIPE_VERSION, VENV_ENV, VENV_DEFAULT, VENV_MARK, prog="check-stripe-signatures",
+                         script=__file__, argv=argv)
     if args.prepare:
         from importlib.metadata import version
-        print(f"stripe {version('stripe')} ready in {VENV}")
+        print(f"stripe {version('stripe')} ready in {venv}")
         return 0
     if args.verify:
         verify_lines(sys.stdin, sys.stdout)

@@ -3,8 +3,9 @@ import Logging
 
 /// Registers every domain job of the personal-finance backend. Any jobnode can run any of them.
 ///
-/// The provider jobs (Plaid, Stripe, notifications) arrive with their issues; the maintenance and report
-/// jobs below back the default schedules.
+/// The Plaid jobs, Stripe's event handling and `stripe.customer.ensure` are registered on every node: where a node
+/// lacks what they need, as unavailable (back to `scheduled`, no attempt spent). The maintenance and report jobs back
+/// the default schedules. Notifications (`notifications.send`) have no handler yet.
 public enum JobCatalog {
     /// Registers every domain job's handler, giving each the dependencies it uses.
     public static func register(in registry: JobRegistry, dependencies: JobDependencies) {

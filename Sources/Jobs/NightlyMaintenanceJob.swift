@@ -1,6 +1,6 @@
 import JobKit
 
-/// `maintenance.nightly`: returns expired leases on every queue and logs each queue's counts.
+/// `maintenance.nightly`: logs each queue's counts (expired leases are returned by every node's reaper).
 public struct NightlyMaintenanceJob: JobPayload {
     public static let jobName = "maintenance.nightly"
     public init() {}

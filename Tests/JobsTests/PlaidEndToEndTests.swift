@@ -15,15 +15,7 @@ struct PlaidEndToEndTests {
 
     /// POSTs a webhook body with a `Plaid-Verification` header to a node; status and JSON answer.
     static func deliver(_ body: [UInt8], header: String?, port: Int) async throws -> (Int, [String: Any]) {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/webhooks/plaid")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        if let header { request.headers.add(name: "Plaid-Verification", value: header) }
-        request.body = .bytes(ByteBuffer(bytes: body))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        let bytes = try await response.body.collect(upTo: 1 << 20)
-        let json = (try? JSONSerialization.jsonObject(with: Data(buffer: bytes))) as? [String: Any] ?? [:]
-        return (Int(response.status.code), json)
+        try await LoopbackFake.deliver("/webhooks/plaid", body, header: header.map { ("Plaid-Verification", $0) }, port: port)
     }
 
     static func signed(_ file: String) throws -> (body: [UInt8], header: String) {

@@ -21,21 +21,8 @@ final class FakePlaid: Sendable {
     init(directory: String, enforceLimits: Bool = false) async throws {
         let script = try TestEnvironment.required("JOBKIT_FAKE_PLAID", "scripts/fakes/fake-plaid.py (scripts/test exports it)")
         logPath = "\(directory)/fake-plaid.log"
-        process = try ChildProcess(
-            "/usr/bin/env", ["python3", script, "--port", "0"] + (enforceLimits ? ["--enforce-limits"] : []), outputPath: logPath)
-        let deadline = ContinuousClock.now + .seconds(60)
-        var found: Int?
-        while found == nil {
-            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            if let line = log.split(separator: "\n").first(where: { $0.hasPrefix("LISTENING ") }) {
-                found = Int(line.dropFirst("LISTENING ".count).trimmingCharacters(in: .whitespaces))
-            } else if !process.isRunning || ContinuousClock.now > deadline {
-                throw TestEnvironment.Missing(description: "fake Plaid did not start: \(log)")
-            } else {
-                try await Task.sleep(for: .milliseconds(50))  // polling a child's output file: no event to await
-            }
-        }
-        port = found!
+        (process, port) = try await LoopbackFake.start(
+            script: script, arguments: enforceLimits ? ["--enforce-limits"] : [], log: logPath)
     }
 
     var baseURL: String { "http://127.0.0.1:\(port)" }
@@ -43,18 +30,7 @@ final class FakePlaid: Sendable {
     /// A control call; the decoded JSON answer.
     @discardableResult
     func control(_ method: HTTPMethod = .POST, _ path: String, _ body: [String: Any]? = nil) async throws -> Any {
-        var request = HTTPClientRequest(url: baseURL + path)
-        request.method = method
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: body)))
-        }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
-        let bytes = try await response.body.collect(upTo: 64 << 20)
-        guard (200..<300).contains(Int(response.status.code)) else {
-            throw TestEnvironment.Missing(description: "fake Plaid \(path) → \(response.status): \(String(buffer: bytes))")
-        }
-        return try JSONSerialization.jsonObject(with: Data(buffer: bytes), options: [.fragmentsAllowed])
+        try await LoopbackFake.control(method, baseURL + path, body)
     }
 
     /// Request bodies the fake rejected against the OpenAPI subset (must stay empty).

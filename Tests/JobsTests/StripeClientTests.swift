@@ -18,35 +18,14 @@ final class FakeStripe: Sendable {
     init(directory: String) async throws {
         let script = try TestEnvironment.required("JOBKIT_FAKE_STRIPE", "scripts/fakes/fake-stripe.py (scripts/test exports it)")
         let log = "\(directory)/fake-stripe.log"
-        process = try ChildProcess("/usr/bin/env", ["python3", script, "--port", "0", "--secret-key", Self.secretKey], outputPath: log)
-        let deadline = ContinuousClock.now + .seconds(30)
-        var found: Int?
-        while found == nil {
-            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("LISTENING ") }) {
-                found = Int(line.dropFirst("LISTENING ".count).trimmingCharacters(in: .whitespaces))
-            } else if !process.isRunning || ContinuousClock.now > deadline {
-                throw TestEnvironment.Missing(description: "fake Stripe did not start: \(text)")
-            } else {
-                try await Task.sleep(for: .milliseconds(50))  // polling a child's output file: no event to await
-            }
-        }
-        port = found!
+        (process, port) = try await LoopbackFake.start(script: script, arguments: ["--secret-key", Self.secretKey], log: log)
     }
 
     var base: String { "http://127.0.0.1:\(port)" }
 
     @discardableResult
     func control(_ method: HTTPMethod, _ path: String, _ body: [String: Any]? = nil) async throws -> Any {
-        var request = HTTPClientRequest(url: base + path)
-        request.method = method
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: body)))
-        }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        let bytes = try await response.body.collect(upTo: 16 << 20)
-        return try JSONSerialization.jsonObject(with: Data(buffer: bytes), options: [.fragmentsAllowed])
+        try await LoopbackFake.control(method, base + path, body)
     }
 
     func requests() async throws -> [[String: Any]] { try await control(.GET, "/_fake/requests") as? [[String: Any]] ?? [] }

@@ -117,14 +117,7 @@ struct StripeEventTests {
     static let secret = "whsec_test_\(UUID().uuidString.prefix(8))"
 
     static func deliver(_ body: [UInt8], header: String?, port: Int) async throws -> (Int, [String: Any]) {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/webhooks/stripe")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        if let header { request.headers.add(name: "Stripe-Signature", value: header) }
-        request.body = .bytes(ByteBuffer(bytes: body))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        let bytes = try await response.body.collect(upTo: 1 << 20)
-        return (Int(response.status.code), (try? JSONSerialization.jsonObject(with: Data(buffer: bytes))) as? [String: Any] ?? [:])
+        try await LoopbackFake.deliver("/webhooks/stripe", body, header: header.map { ("Stripe-Signature", $0) }, port: port)
     }
 
     static func signed(_ body: [UInt8]) -> String { StripeFixtures.sign(body, secret: secret, t: Int(Date().timeIntervalSince1970)) }

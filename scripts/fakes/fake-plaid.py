@@ -141,20 +141,24 @@ import datetime
 import json
 import os
 import random
-import signal
 import string
-import subprocess
 import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fakeserver  # noqa: E402  (scripts/fakes/fakeserver.py)
+import pyvenv  # noqa: E402  (scripts/lib/pyvenv.py)
 
 JSONSCHEMA_VERSION = "4.23.0"
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
-VENV = os.environ.get("JOBKIT_FAKE_PLAID_VENV", os.path.join(REPO, ".build", "fake-plaid-venv"))
+VENV_ENV = "JOBKIT_FAKE_PLAID_VENV"
+VENV_DEFAULT = os.path.join(REPO, ".build", "fake-plaid-venv")
 VENV_MARK = "JOBKIT_FAKE_PLAID_IN_VENV"
 PLAID_VERSION = "2020-09-14"
 SPEC_URI = "urn:jobkit:plaid-openapi-subset"
@@ -166,42 +170,12 @@ MAX_SYNTHETIC = 1_000_000
 
 # --- venv -------------------------------------------------------------------------------------------------------------
 
-def _locked(fn):
-    import fcntl
-    os.makedirs(os.path.dirname(os.path.abspath(VENV)), exist_ok=True)
-    with open(os.path.abspath(VENV) + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two first launches at once must not build the venv twice
-        return fn()
-
-
 def ensure_venv(script, argv):
     """Re-executes `script argv` with the venv's python (made and filled on first use) unless already running there
-    with jsonschema==JSONSCHEMA_VERSION importable. Used by this script and by test-fake-plaid.py."""
-    mark = os.environ.get(VENV_MARK)
-    if mark:
-        try:
-            from importlib.metadata import version
-            import jsonschema  # noqa: F401
-            if version("jsonschema") == JSONSCHEMA_VERSION:
-                return
-        except Exception:
-            pass
-        if mark == "installed":
-            sys.exit(f"fake-plaid: jsonschema=={JSONSCHEMA_VERSION} is not importable in {VENV} after installing it")
-        os.environ.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-        _locked(lambda: subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"jsonschema=={JSONSCHEMA_VERSION}"],
-                                       check=True, stdout=sys.stderr, stdin=subprocess.DEVNULL))
-        os.environ[VENV_MARK] = "installed"
-        os.execv(sys.executable, [sys.executable, script] + argv)
-    python = os.path.join(VENV, "bin", "python3")
-
-    def make():
-        if not os.path.exists(python):
-            subprocess.run([sys.executable, "-m", "venv", "--clear", VENV], check=True, stdout=sys.stderr,
-                           stdin=subprocess.DEVNULL)
-    _locked(make)
-    os.environ[VENV_MARK] = "1"
-    os.execv(python, [python, os.path.abspath(script)] + argv)
+    with jsonschema==JSONSCHEMA_VERSION importable; returns the venv's path. Used by this script and by
+    test-fake-plaid.py."""
+    return pyvenv.ensure("jsonschema", JSONSCHEMA_VERSION, VENV_ENV, VENV_DEFAULT, VENV_MARK, prog="fake-plaid",
+                         script=script, argv=argv)
 
 
 # --- OpenAPI 3.0 → JSON Schema 2020-12 ----------------------------------------------------------------------------------
@@ -1234,10 +1208,10 @@ def main(argv):
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--no-parent-watch", action="store_true")
     args = parser.parse_args(argv)
-    ensure_venv(__file__, argv)
+    venv = ensure_venv(__file__, argv)
     if args.prepare:
         from importlib.metadata import version
-        print(f"jsonschema {version('jsonschema')} ready in {VENV}")
+        print(f"jsonschema {version('jsonschema')} ready in {venv}")
         return 0
 
     parent = os.getppid()
@@ -1245,33 +1219,7 @@ def main(argv):
     spec = Spec(os.path.join(args.fixtures, "plaid-openapi-subset.json"), args.reject_unknown_fields)
     fake = Fake(fixtures, spec, args.client_id or fixtures.client_id, args.secret or fixtures.secret,
                 args.enforce_limits, args.verbose)
-
-    ThreadingHTTPServer.request_queue_size = 128
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(fake))
-    server.daemon_threads = True
-    stopping = threading.Event()
-
-    def stop(*_):
-        if not stopping.is_set():
-            stopping.set()
-            threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    if not args.no_parent_watch:
-        def watch():  # a test runner that crashed must not leave fakes behind
-            while not stopping.wait(0.5):
-                if os.getppid() != parent:
-                    stop()
-        threading.Thread(target=watch, daemon=True).start()
-
-    sys.stdout.write(f"LISTENING {server.server_address[1]}\n")
-    sys.stdout.flush()
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-    return 0
+    return fakeserver.serve(make_handler(fake), args.host, args.port, not args.no_parent_watch, parent)
 
 
 if __name__ == "__main__":

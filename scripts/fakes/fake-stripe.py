@@ -46,13 +46,15 @@ import json
 import os
 import re
 import secrets
-import signal
 import string
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fakeserver  # noqa: E402  (scripts/fakes/fakeserver.py)
 
 ALPHABET = string.ascii_letters + string.digits
 CUSTOMER_PARAMS = {"email", "name", "description", "phone", "metadata", "invoice_settings", "expand"}
@@ -410,32 +412,7 @@ def main(argv):
 
     parent = os.getppid()
     fake = Fake(args.secret_key, args.api_version, args.verbose)
-    ThreadingHTTPServer.request_queue_size = 128
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(fake))
-    server.daemon_threads = True
-    stopping = threading.Event()
-
-    def stop(*_):
-        if not stopping.is_set():
-            stopping.set()
-            threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    if not args.no_parent_watch:
-        def watch():  # a test runner that crashed must not leave fakes behind
-            while not stopping.wait(0.5):
-                if os.getppid() != parent:
-                    stop()
-        threading.Thread(target=watch, daemon=True).start()
-
-    sys.stdout.write(f"LISTENING {server.server_address[1]}\n")
-    sys.stdout.flush()
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-    return 0
+    return fakeserver.serve(make_handler(fake), args.host, args.port, not args.no_parent_watch, parent)
 
 
 if __name__ == "__main__":

@@ -77,7 +77,8 @@ extension RedisConfiguration {
 }
 
 extension Duration {
-    var timeAmount: TimeAmount {
+    /// The same span as NIO's `TimeAmount` (nanoseconds).
+    public var timeAmount: TimeAmount {
         let (s, atto) = components
         return .nanoseconds(s * 1_000_000_000 + atto / 1_000_000_000)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import JobKit
 
 /// The API keys a server accepts, parsed from `JOBKIT_API_KEYS`.
 ///
@@ -73,22 +74,12 @@ public struct APIKeySet: Sendable, CustomStringConvertible {
     public func authenticate(_ token: Substring) -> APIKeyIdentity? {
         var match: Int = -1
         let candidate = Array(token.utf8)
-        for (index, key) in keys.enumerated() where Self.constantTimeEqual(candidate, key.secret) {
+        for (index, key) in keys.enumerated() where ConstantTime.equal(candidate, key.secret) {
             match = index
         }
         return match >= 0 ? APIKeyIdentity(name: keys[match].name) : nil
     }
 
-    /// Compares `candidate` with `secret` without an early exit: the loop runs over the whole secret whatever
-    /// `candidate` holds.
-    static func constantTimeEqual(_ candidate: [UInt8], _ secret: [UInt8]) -> Bool {
-        var difference: UInt8 = candidate.count == secret.count ? 0 : 1
-        for i in 0..<secret.count {
-            let c = i < candidate.count ? candidate[i] : 0
-            difference |= c ^ secret[i]
-        }
-        return difference == 0
-    }
 
     /// Names only, never secrets.
     public var description: String { "APIKeySet(\(names.joined(separator: ", ")))" }

@@ -129,9 +129,7 @@ public struct PlaidClient: Sendable {
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {
-            let (seconds, attoseconds) = configuration.timeout.components
-            let deadline = TimeAmount.nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-            response = try await httpClient().execute(request, timeout: deadline)
+            response = try await httpClient().execute(request, timeout: configuration.timeout.timeAmount)
             bytes = try await response.body.collect(upTo: Self.maxResponseBytes)
         } catch let error as HTTPClientError {
             throw PlaidAPIError(endpoint: endpoint, status: nil, body: nil, transport: Self.describe(error))

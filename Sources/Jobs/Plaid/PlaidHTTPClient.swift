@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import JobKit
 import Logging
 import NIOCore
 import NIOPosix
@@ -26,8 +27,7 @@ public final class PlaidHTTPClient: Service, Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, connections))
         configuration.connectionPool.retryConnectionEstablishment = false
-        let (seconds, attoseconds) = connectTimeout.components
-        configuration.timeout = .init(connect: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000), read: nil)
+        configuration.timeout = .init(connect: connectTimeout.timeAmount, read: nil)
         self.configuration = configuration
     }
 

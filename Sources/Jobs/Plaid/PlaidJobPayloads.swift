@@ -86,6 +86,24 @@ public struct NotificationSendJob: JobPayload {
     }
 }
 
+extension NotificationSendJob {
+    /// The queue notifications go to.
+    public static let queue = "notifications"
+
+    /// Enqueues the notification once per `id` (its idempotency key, 7 days), on ``queue``.
+    @discardableResult
+    public static func enqueue(
+        on jobs: JobQueue, tenant: String, kind: String, id: String, data: [String: String], correlation: String?
+    ) async throws -> JobHandle {
+        var options = EnqueueOptions(queue: queue)
+        options.tenantID = tenant
+        options.correlationID = correlation
+        options.idempotencyKey = id
+        options.idempotencyTTL = .seconds(7 * 86_400)
+        return try await jobs.enqueue(NotificationSendJob(tenant: tenant, kind: kind, data: data, id: id), options: options)
+    }
+}
+
 /// The result of `plaid.item.link`.
 public struct PlaidLinkResult: Codable, Sendable, Equatable {
     public var item: String

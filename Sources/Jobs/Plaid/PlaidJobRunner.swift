@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import JobKit
 import Logging
@@ -59,7 +58,7 @@ public struct PlaidJobRunner: Sendable {
     /// Registers the Plaid jobs on a node that cannot run them: each goes back to `scheduled` for a minute, with the
     /// reason, without using an attempt, so a configured node takes it (and a fleet with none shows why its Plaid
     /// jobs wait).
-    public static func registerUnavailable(in registry: JobRegistry, reason: PlaidUnavailable) {
+    public static func registerUnavailable(in registry: JobRegistry, reason: ProviderUnavailable) {
         for name in jobNames {
             registry.registerRaw(name) { _, _ in throw JobRetryLater(after: .seconds(60), reason: reason.description) }
         }
@@ -77,7 +76,7 @@ public struct PlaidJobRunner: Sendable {
     func link(_ job: PlaidItemLinkJob, _ context: JobContext) async throws -> PlaidLinkResult {
         let logger = Self.logger(context, tenant: job.tenant, item: nil)
         guard !job.tenant.isEmpty, !job.publicToken.isEmpty else { throw JobFatalError("tenant and publicToken must not be empty") }
-        let tokenHash = SHA256.hash(data: Data(job.publicToken.utf8)).map { String(format: "%02x", $0) }.joined()
+        let tokenHash = Digest.sha256Hex(job.publicToken)
         // A retried link finds the item its first attempt stored (Plaid refuses a public token exchanged before).
         if let item = try await store.item(tenant: job.tenant, linkTokenSHA256: tokenHash) {
             logger.info("Plaid item already linked by an earlier attempt", metadata: ["plaid.item": "\(item)"])
@@ -123,8 +122,6 @@ public struct PlaidJobRunner: Sendable {
             }
         } catch let error as PlaidAPIError {
             logger2.warning("Plaid item details failed; the item is linked, its syncs are enqueued", metadata: ["error": "\(error)"])
-        } catch is CircuitOpenError {
-            logger2.warning("Plaid breaker open; the item is linked, its syncs are enqueued")
         }
         try await jobs.scheduleAccountSync(tenant: job.tenant, item: exchange.itemID, correlation: context.correlationID)
         return PlaidLinkResult(item: exchange.itemID)
@@ -389,13 +386,9 @@ public struct PlaidJobRunner: Sendable {
     /// Enqueues `notifications.send` for an item event, collapsed per item, kind and UTC day.
     public func notify(tenant: String, item: String, kind: String, code: String?, correlation: String?) async throws {
         let day = Int(Date().timeIntervalSince1970 / 86_400)
-        let id = "plaid:\(item):\(kind):\(day)"
-        var options = EnqueueOptions(queue: PlaidJobs.notificationsQueue)
-        options.tenantID = tenant
-        options.correlationID = correlation
-        options.idempotencyKey = id
         var data = ["item": item]
         if let code { data["errorCode"] = code }
-        _ = try await jobs.jobs.enqueue(NotificationSendJob(tenant: tenant, kind: kind, data: data, id: id), options: options)
+        try await NotificationSendJob.enqueue(
+            on: jobs.jobs, tenant: tenant, kind: kind, id: "plaid:\(item):\(kind):\(day)", data: data, correlation: correlation)
     }
 }

@@ -1,5 +1,3 @@
-import Crypto
-import Foundation
 import JobKit
 
 /// Enqueues the Plaid jobs, for services that link JobKit (no Plaid credentials needed: a jobnode runs them).
@@ -9,7 +7,7 @@ public struct PlaidJobs: Sendable {
     /// The queue the Plaid jobs use (the seed's layout: syncs are medium priority).
     public static let queue = "medium_priority"
     /// The queue notifications go to.
-    public static let notificationsQueue = "notifications"
+    public static var notificationsQueue: String { NotificationSendJob.queue }
 
     public let jobs: JobQueue
 
@@ -64,8 +62,7 @@ public struct PlaidJobs: Sendable {
         var options = Self.options(tenant: tenant, correlation: correlation)
         options.maxAttempts = 5
         // The same public token twice (a client's retry) is one link job.
-        let digest = SHA256.hash(data: Data(publicToken.utf8)).map { String(format: "%02x", $0) }.joined()
-        options.idempotencyKey = "plaid.item.link:\(tenant):\(digest)"
+        options.idempotencyKey = "plaid.item.link:\(tenant):\(Digest.sha256Hex(publicToken))"
         return try await jobs.enqueue(PlaidItemLinkJob(tenant: tenant, publicToken: publicToken), options: options)
     }
 

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import JobKit
 
 /// Verifies Plaid's `Plaid-Verification` header exactly as Plaid documents it
 /// (plaid.com/docs/api/webhooks/webhook-verification):
@@ -107,8 +108,8 @@ public actor PlaidWebhookVerifier {
         guard let claimed = claims["request_body_sha256"] as? String else { throw .malformed("no request_body_sha256 claim") }
         let age = now - iat
         guard age <= Self.maxAgeSeconds else { throw .stale(age) }
-        let digest = SHA256.hash(data: Data(body)).map { String(format: "%02x", $0) }.joined()
-        guard Self.constantTimeEqual(Array(digest.utf8), Array(claimed.lowercased().utf8)) else {
+        let digest = Digest.sha256Hex(Data(body))
+        guard ConstantTime.equal(Array(claimed.lowercased().utf8), Array(digest.utf8)) else {
             throw .signature("request_body_sha256 differs from the body's SHA-256")
         }
         return Verified(keyID: kid, issuedAt: iat, bodySHA256: digest)
@@ -140,13 +141,6 @@ public actor PlaidWebhookVerifier {
         return key
     }
 
-    /// Equal length and bytes, in time that depends on the length only.
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var diff: UInt8 = 0
-        for i in 0..<a.count { diff |= a[i] ^ b[i] }
-        return diff == 0
-    }
 }
 
 /// base64url without padding (RFC 7515).

@@ -1,4 +1,5 @@
 import Foundation
+import JobKit
 import Logging
 import NIOCore
 import PostgresNIO
@@ -22,21 +23,11 @@ public struct StripeStore: Sendable {
         public var subscription: String
         public var tenant: String
         public var customer: String
-        public var plan: String?
+        @Nullable public var plan: String?
         public var status: String
-        public var currentPeriodEndMs: Int64?
+        @Nullable public var currentPeriodEndMs: Int64?
         public var cancelAtPeriodEnd: Bool
 
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(subscription, forKey: .subscription)
-            try c.encode(tenant, forKey: .tenant)
-            try c.encode(customer, forKey: .customer)
-            try c.encode(plan, forKey: .plan)
-            try c.encode(status, forKey: .status)
-            try c.encode(currentPeriodEndMs, forKey: .currentPeriodEndMs)
-            try c.encode(cancelAtPeriodEnd, forKey: .cancelAtPeriodEnd)
-        }
     }
 
     /// A `stripe_events` row (`jobnode billing events --json`).
@@ -44,17 +35,9 @@ public struct StripeStore: Sendable {
         public var event: String
         public var type: String
         public var receivedAtMs: Int64
-        public var processedAtMs: Int64?
-        public var outcome: String?
+        @Nullable public var processedAtMs: Int64?
+        @Nullable public var outcome: String?
 
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(event, forKey: .event)
-            try c.encode(type, forKey: .type)
-            try c.encode(receivedAtMs, forKey: .receivedAtMs)
-            try c.encode(processedAtMs, forKey: .processedAtMs)
-            try c.encode(outcome, forKey: .outcome)
-        }
     }
 
     /// Subscriptions of one tenant, or of all (operators).

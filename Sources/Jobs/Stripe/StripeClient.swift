@@ -132,8 +132,7 @@ public struct StripeClient: Sendable {
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {
-            let (s, a) = configuration.timeout.components
-            response = try await http.execute(request, timeout: .nanoseconds(s * 1_000_000_000 + a / 1_000_000_000))
+            response = try await http.execute(request, timeout: configuration.timeout.timeAmount)
             bytes = try await response.body.collect(upTo: Self.maxResponseBytes)
         } catch is CancellationError {
             throw CancellationError()

@@ -111,12 +111,7 @@ public struct StripeEventHandler: Sendable {
     }
 
     func notify(tenant: String, kind: String, id: String, data: [String: String], correlation: String?) async throws {
-        var options = EnqueueOptions(queue: PlaidJobs.notificationsQueue)
-        options.tenantID = tenant
-        options.correlationID = correlation
-        options.idempotencyKey = id
-        options.idempotencyTTL = .seconds(7 * 86_400)
-        _ = try await queue.enqueue(NotificationSendJob(tenant: tenant, kind: kind, data: data, id: id), options: options)
+        try await NotificationSendJob.enqueue(on: queue, tenant: tenant, kind: kind, id: id, data: data, correlation: correlation)
     }
 }
 

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import JobKit
 
 /// Verifies `Stripe-Signature` as Stripe's own libraries do (stripe-python `WebhookSignature.verify_header`):
 /// the header is `t=<unix s>,v1=<hex>[,v1=…][,v0=…]`; a signature is lowercase hex of HMAC-SHA256 keyed by the whole
@@ -73,7 +74,7 @@ public struct StripeWebhookVerifier: Sendable {
         var matched = false
         for key in keys {
             let expected = Array(HMAC<SHA256>.authenticationCode(for: message, using: key).map { String(format: "%02x", $0) }.joined().utf8)
-            for signature in signatures where Self.constantTimeEqual(expected, signature) { matched = true }
+            for signature in signatures where ConstantTime.equal(signature, expected) { matched = true }
         }
         guard matched else { throw .noMatch }
         // A tolerance of 0 turns the age check off, as in the official library.
@@ -81,10 +82,4 @@ public struct StripeWebhookVerifier: Sendable {
         return timestamp
     }
 
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var diff: UInt8 = 0
-        for i in 0..<a.count { diff |= a[i] ^ b[i] }
-        return diff == 0
-    }
 }

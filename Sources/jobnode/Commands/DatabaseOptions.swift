@@ -28,3 +28,41 @@ struct DatabaseOptions: ParsableArguments {
         return try StoreDatabase(url: databaseURL, maxConnections: databasePoolSize, logger: logger)
     }
 }
+
+extension DatabaseOptions {
+    /// Runs `body` with this database, its client running beside it; exits 1 with the error when anything fails.
+    func withStore(_ body: @escaping @Sendable (StoreDatabase) async throws -> Void) async throws {
+        await CLI.guarded {
+            guard databaseURL != nil else { throw ValidationError("give --database URL or set DATABASE_URL") }
+            guard let database = try makeDatabase(logger: CLI.quietLogger) else { return }
+            let outcome: Result<Void, any Error> = await withTaskGroup(of: Result<Void, any Error>?.self) { group in
+                group.addTask {
+                    try? await database.run()
+                    return nil
+                }
+                group.addTask {
+                    do { return .success(try await body(database)) } catch { return .failure(error) }
+                }
+                var result: Result<Void, any Error> = .success(())
+                for await r in group {
+                    if let r {
+                        result = r
+                        group.cancelAll()
+                    }
+                }
+                return result
+            }
+            if case .failure(let error) = outcome {
+                // The store's own errors say what happened; PostgresNIO's describe themselves generically (to keep
+                // data out of logs), and the reflection names the server's message, which an operator needs here.
+                if error is PlaidStoreError || error is MigrationError { throw error }
+                throw StoreCommandFailure(description: String(reflecting: error))
+            }
+        }
+    }
+}
+
+/// A store command's failure that is not the store's own error.
+struct StoreCommandFailure: Error, CustomStringConvertible {
+    var description: String
+}

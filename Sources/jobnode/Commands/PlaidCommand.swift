@@ -85,33 +85,4 @@ extension DatabaseOptions {
     func withPlaidStore(_ body: @escaping @Sendable (PlaidStore) async throws -> Void) async throws {
         try await withStore { database in try await body(PlaidStore(database: database, cipher: nil, logger: CLI.quietLogger)) }
     }
-
-    /// Runs `body` with this database, its client running beside it; exits 1 with the error when anything fails.
-    func withStore(_ body: @escaping @Sendable (StoreDatabase) async throws -> Void) async throws {
-        await CLI.guarded {
-            guard databaseURL != nil else { throw ValidationError("give --database URL or set DATABASE_URL") }
-            guard let database = try makeDatabase(logger: CLI.quietLogger) else { return }
-            let outcome: Result<Void, any Error> = await withTaskGroup(of: Result<Void, any Error>?.self) { group in
-                group.addTask {
-                    try? await database.run()
-                    return nil
-                }
-                group.addTask {
-                    do { return .success(try await body(database)) } catch { return .failure(error) }
-                }
-                var result: Result<Void, any Error> = .success(())
-                for await r in group {
-                    if let r {
-                        result = r
-                        group.cancelAll()
-                    }
-                }
-                return result
-            }
-            if case .failure(let error) = outcome {
-                if error is PlaidStoreError { throw error }
-                throw MigrateFailure(description: "\(String(reflecting: error))")
-            }
-        }
-    }
 }

@@ -11,9 +11,9 @@ enum PlaidSetup {
     /// credentials without `JOBKIT_TOKEN_KEY` or without a database → the node refuses to start.
     static func runner(
         database: StoreDatabase?, breakers: BreakerBoard, queue: JobQueue, http: PlaidHTTPClient, logger: Logger
-    ) async throws -> Result<PlaidJobRunner, PlaidUnavailable> {
+    ) async throws -> Result<PlaidJobRunner, ProviderUnavailable> {
         guard let configuration = try PlaidConfiguration.fromEnvironment() else {
-            return .failure(PlaidUnavailable("this node has no Plaid configuration (PLAID_CLIENT_ID, PLAID_SECRET)"))
+            return .failure(ProviderUnavailable("this node has no Plaid configuration (PLAID_CLIENT_ID, PLAID_SECRET)"))
         }
         guard let cipher = try TokenCipher.fromEnvironment() else {
             throw PlaidConfigurationError(
