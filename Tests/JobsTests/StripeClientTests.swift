@@ -15,10 +15,12 @@ final class FakeStripe: Sendable {
     let port: Int
     static let secretKey = "sk_test_fake"
 
-    init(directory: String) async throws {
+    /// With `upstream` (localstripe's base URL), the fake stands in front of localstripe (see fake-stripe.py).
+    init(directory: String, upstream: String? = nil) async throws {
         let script = try TestEnvironment.required("JOBKIT_FAKE_STRIPE", "scripts/fakes/fake-stripe.py (scripts/test exports it)")
         let log = "\(directory)/fake-stripe.log"
-        (process, port) = try await LoopbackFake.start(script: script, arguments: ["--secret-key", Self.secretKey], log: log)
+        (process, port) = try await LoopbackFake.start(
+            script: script, arguments: ["--secret-key", Self.secretKey] + (upstream.map { ["--upstream", $0] } ?? []), log: log)
     }
 
     var base: String { "http://127.0.0.1:\(port)" }
@@ -60,6 +62,37 @@ struct StripeClientTests {
                 == "email=a%2Bb%40example.com&metadata%5Btenant%5D=t%201&metadata%5Bnote%5D=%C3%A4%26%3D"
                 + "&items%5B0%5D%5Bprice%5D=price_1&items%5B1%5D%5Bprice%5D=price_2&items%5B1%5D%5Bquantity%5D=2"
                 + "&expand%5B%5D=latest_invoice&expand%5B%5D=customer")
+    }
+
+    @Test("every call spends a token of the account's limiter first (25/s in test mode, 100/s live, STRIPE_RATE_LIMIT); the key is a digest, never the secret")
+    func rateLimited() async throws {
+        #expect(StripeConfiguration(secretKey: "sk_test_x").requestsPerSecond == 25)
+        #expect(StripeConfiguration(secretKey: "sk_live_x").requestsPerSecond == 100)
+        #expect(try StripeConfiguration.fromEnvironment(["STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_RATE_LIMIT": "40"])?.requestsPerSecond == 40)
+        #expect(throws: StripeConfigurationError.self) { try StripeConfiguration.fromEnvironment(["STRIPE_SECRET_KEY": "sk_x", "STRIPE_RATE_LIMIT": "0"]) }
+        #expect(throws: StripeConfigurationError.self) {
+            try StripeConfiguration.fromEnvironment(["STRIPE_SECRET_KEY": "sk_x", "STRIPE_PRORATION_BEHAVIOR": "sometimes"])
+        }
+        try await FakeStripe.with { fake in
+            try await withTestNamespace { namespace in
+                let pool = RedisPool(configuration: try TestEnvironment.redisConfiguration(), size: 1)
+                defer { Task { await pool.close() } }
+                let configuration = StripeConfiguration(secretKey: FakeStripe.secretKey, apiBase: fake.base)
+                // Three calls an hour: three calls pass and the bucket is empty, in Redis, for every client of the account.
+                let limiter = RateLimiter(redis: pool, namespace: namespace, name: "stripe.api", limit: .tokenBucket(3, per: .seconds(3600), burst: 3))
+                let client = StripeClient(configuration: configuration, rateLimiter: limiter)
+                let made = try await client.createCustomer(email: nil, metadata: [:], idempotencyKey: "k-rl-1")
+                _ = try await client.customer(made.id)
+                _ = try await client.customer(made.id)
+                let other = StripeClient(configuration: configuration, rateLimiter: limiter)
+                let left = try await limiter.peek(other.rateLimitKey)
+                #expect(!left.allowed && left.retryAfter > .seconds(60))
+                #expect(!other.rateLimitKey.contains(FakeStripe.secretKey) && other.rateLimitKey.hasPrefix("account:"))
+                #expect(try await fake.requests().count == 3)
+                let standard = StripeClient.rateLimiter(redis: pool, namespace: namespace, configuration: configuration)
+                #expect(standard.limit == .tokenBucket(25, per: .seconds(1), burst: 25) && standard.name == "stripe.api")
+            }
+        }
     }
 
     @Test("idempotent creates: the same key twice is one customer; 429 and 5xx are retried with the same key; Stripe-Should-Retry false and card errors are not")

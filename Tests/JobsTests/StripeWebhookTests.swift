@@ -206,6 +206,20 @@ struct StripeEventTests {
             #expect(await ev.process.wait() == 0, "\(ev.log)")
             let evRows = try JSONSerialization.jsonObject(with: Data(ev.log.utf8)) as? [[String: Any]] ?? []
             #expect(evRows.count == 3 && Set(evRows.flatMap(\.keys)) == ["event", "type", "receivedAtMs", "processedAtMs", "outcome"])
+
+            // `updated` (newer: cancel at period end) delivered before `created` (older) of another subscription: the
+            // updated state stands.
+            let updated = try StripeFixtures.event(
+                "localstripe.customer.subscription.created.json", id: "evt_upd2", type: "customer.subscription.updated", created: base + 50,
+                object: ["id": "sub_out_of_order", "cancel_at_period_end": true])
+            let older = try StripeFixtures.event(
+                "localstripe.customer.subscription.created.json", id: "evt_new2", created: base + 40, object: ["id": "sub_out_of_order"])
+            for body in [updated, older] { #expect(try await Self.deliver(body, header: Self.signed(body), port: port!).0 == 200) }
+            try await w.eventually("both processed") {
+                try await stripe.events(limit: 100).filter { ["evt_upd2", "evt_new2"].contains($0.event) && $0.processedAtMs != nil }.count == 2
+            }
+            let ooo = try #require(try await stripe.subscription("sub_out_of_order", tenant: "t1"))
+            #expect(ooo.cancelAtPeriodEnd && ooo.status == "active")
         }
     }
 }

@@ -29,6 +29,14 @@ same key, other parameters or endpoint → 400 idempotency_error, not stored) �
 endpoint (its 200 / 402 / 404 are stored, a 400 for bad parameters is not) → injected 500 with after_processing (the
 object IS created; the 500 is what is stored and replayed). A request meeting its key still unanswered → 409.
 
+Front of localstripe (--upstream URL): the same layers (auth, injected failures, idempotency replay, Request-Id),
+then the request goes to localstripe (scripts/fakes/localstripe-run.py), which keeps the objects, with exactly the
+translations its 2017-era API needs and nothing else: `items[N][price]` is sent as `items[N][plan]` (prices are
+localstripe plans), `proration_behavior` as the legacy `prorate`, and a subscription item's `plan` is also given as
+its `price` in answers. Answered here instead: `POST /v1/prices` (makes a localstripe plan `price_…`; answers a
+price), `GET /v1/prices/{id}`, `POST /v1/billing_portal/sessions` (the customer must exist upstream; answers a
+session with a `url`). localstripe's plain-text 404s become Stripe's JSON 404. Webhooks are localstripe's own.
+
 Control API (JSON, under /_fake/, no auth):
   POST /_fake/inject {"path": "/v1/customers" (a trailing * matches a prefix), "method": "POST" (null = any),
         "status": 429|500|409|402, "should_retry": "true"|"false"|null, "retry_after": seconds|null, "times": N (1),
@@ -37,11 +45,13 @@ Control API (JSON, under /_fake/, no auth):
         with Stripe-Should-Retry / Retry-After headers when given.
   GET  /_fake/requests   [{"method", "path", "query", "form", "idempotency_key", "stripe_version", "replayed",
                           "status", "request_id"}] every /v1 request in order, recorded before its answer is sent.
-  GET  /_fake/objects?type=customer   all customers (deleted ones included, with "deleted": true).
+  GET  /_fake/objects?type=customer   all customers (deleted ones included, with "deleted": true). With --upstream:
+                                      ?type=customer|subscription|payment_method|… lists localstripe's (up to 100).
   POST /_fake/reset      forget everything → {"ok": true}.     GET /_fake/health → {"ok": true}
 """
 import argparse
 import base64
+import copy
 import json
 import os
 import re
@@ -51,7 +61,9 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.error import HTTPError
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.request import Request, urlopen
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fakeserver  # noqa: E402  (scripts/fakes/fakeserver.py)
@@ -123,9 +135,45 @@ def parse_form(text):
     return root
 
 
+def flatten(value, prefix=""):
+    """The inverse of parse_form: {"a": {"b": ["x"]}} → [("a[b][0]", "x")]."""
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            yield from flatten(sub, f"{prefix}[{key}]" if prefix else key)
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            yield from flatten(sub, f"{prefix}[{i}]")
+    else:
+        yield prefix, "" if value is None else value
+
+
+def price_of(plan):
+    """A localstripe plan as the price it stands for."""
+    return {"id": plan["id"], "object": "price", "active": plan.get("active", True), "billing_scheme": "per_unit",
+            "created": plan.get("created"), "currency": plan.get("currency"), "livemode": False, "lookup_key": None,
+            "metadata": plan.get("metadata") or {}, "nickname": plan.get("nickname"), "product": plan.get("product"),
+            "recurring": {"interval": plan.get("interval"), "interval_count": plan.get("interval_count", 1),
+                          "usage_type": plan.get("usage_type", "licensed")},
+            "type": "recurring", "unit_amount": plan.get("amount")}
+
+
+def modernize(node):
+    """Gives every subscription item with a plan its price too (answers from localstripe)."""
+    if isinstance(node, list):
+        for sub in node:
+            modernize(sub)
+    elif isinstance(node, dict):
+        if node.get("object") == "subscription_item" and isinstance(node.get("plan"), dict) and not node.get("price"):
+            node["price"] = price_of(node["plan"])
+        for sub in node.values():
+            modernize(sub)
+    return node
+
+
 class Fake:
-    def __init__(self, secret_key, api_version, verbose):
+    def __init__(self, secret_key, api_version, verbose, upstream=None):
         self.secret_key, self.api_version, self.verbose = secret_key, api_version, verbose
+        self.upstream = upstream.rstrip("/") if upstream else None
         self.lock = threading.Lock()
         self.reset()
 
@@ -174,7 +222,62 @@ class Fake:
                                         f"invoice_settings[{k}]", "parameter_unknown")
                     cust["invoice_settings"][k] = v or None
 
+    def call_upstream(self, method, path, params):
+        """One request to localstripe → (status, body as JSON)."""
+        data = urlencode(list(flatten(params))).encode() if method == "POST" else None
+        query = "" if method == "POST" or not params else "?" + urlencode(list(flatten(params)))
+        request = Request(self.upstream + path + query, data=data, method=method,
+                          headers={"Authorization": f"Bearer {self.secret_key}"})
+        try:
+            with urlopen(request, timeout=30) as answer:
+                status, raw = answer.status, answer.read()
+        except HTTPError as error:
+            status, raw = error.code, error.read()
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            if status == 404:
+                raise StripeError(404, "invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
+            raise StripeError(500, "api_error", f"localstripe answered {status}: {raw[:200]!r}")
+
+    def proxy(self, method, path, entry):
+        form, query = copy.deepcopy(entry["form"]), entry["query"]
+        parts = path.strip("/").split("/")
+        if parts == ["v1", "billing_portal", "sessions"] and method == "POST":
+            customer = form.get("customer")
+            if not isinstance(customer, str) or not customer:
+                raise bad_param("Missing required param: customer.", "customer", "parameter_missing")
+            status, body = self.call_upstream("GET", f"/v1/customers/{customer}", {})
+            if status != 200:
+                return status, body
+            sid = new_id("bps_")
+            return 200, {"id": sid, "object": "billing_portal.session", "configuration": "bpc_fake",
+                         "created": int(time.time()), "customer": customer, "flow": None, "livemode": False,
+                         "locale": None, "on_behalf_of": None, "return_url": form.get("return_url"),
+                         "url": f"https://billing.stripe.com/p/session/test_{sid}"}
+        if parts[:2] == ["v1", "prices"]:
+            if method == "POST" and len(parts) == 2:
+                recurring = form.get("recurring") or {}
+                plan = {"id": form.get("lookup_key") or new_id("price_"), "product": form.get("product"),
+                        "amount": form.get("unit_amount"), "currency": form.get("currency"),
+                        "interval": recurring.get("interval", "month")}
+                status, body = self.call_upstream("POST", "/v1/plans", plan)
+                return status, price_of(body) if status == 200 else body
+            if method == "GET" and len(parts) == 3:
+                status, body = self.call_upstream("GET", f"/v1/plans/{parts[2]}", {})
+                return status, price_of(body) if status == 200 else body
+        if parts[:2] == ["v1", "subscriptions"] and method == "POST":
+            for item in form.get("items") or []:
+                if isinstance(item, dict) and "price" in item:
+                    item["plan"] = item.pop("price")
+            if "proration_behavior" in form:
+                form["prorate"] = "false" if form.pop("proration_behavior") == "none" else "true"
+        status, body = self.call_upstream(method, path, form if method == "POST" else query)
+        return status, modernize(body)
+
     def handle(self, method, path, entry):
+        if self.upstream:
+            return self.proxy(method, path, entry)
         query, form = entry["query"], entry["form"]
         parts = path.strip("/").split("/")
         if parts[:2] == ["v1", "customers"] and len(parts) == 2:
@@ -368,6 +471,9 @@ def make_handler(fake):
                     return 200, {"ms": fake.hold_answers_ms}
                 if (method, route) == ("GET", "requests"):
                     return 200, fake.requests
+                if (method, route) == ("GET", "objects") and fake.upstream:
+                    status, body = fake.call_upstream("GET", f"/v1/{query.get('type', 'customer')}s", {"limit": "100"})
+                    return status, body.get("data", body) if isinstance(body, dict) else body
                 if (method, route) == ("GET", "objects"):
                     if query.get("type", "customer") != "customer":
                         return 400, {"error": "type must be customer"}
@@ -406,12 +512,13 @@ def main(argv):
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--secret-key", default="sk_test_fake")
     parser.add_argument("--api-version", default="2024-06-20")
+    parser.add_argument("--upstream", help="localstripe's base URL: stand in front of it (see the module docstring)")
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--no-parent-watch", action="store_true")
     args = parser.parse_args(argv)
 
     parent = os.getppid()
-    fake = Fake(args.secret_key, args.api_version, args.verbose)
+    fake = Fake(args.secret_key, args.api_version, args.verbose, args.upstream)
     return fakeserver.serve(make_handler(fake), args.host, args.port, not args.no_parent_watch, parent)
 
 

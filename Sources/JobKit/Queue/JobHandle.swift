@@ -50,3 +50,9 @@ struct TerminalOutcome: Sendable {
     var result: ByteBuffer
     var error: String
 }
+
+extension JobQueue {
+    /// A handle on a job enqueued earlier, by its id and queue (as a `202` of the HTTP API names it), to await its
+    /// result. `created` is false: this handle did not make the job.
+    public func handle(id: String, queue: String) -> JobHandle { JobHandle(id: id, queue: queue, created: false, owner: self) }
+}

@@ -55,6 +55,38 @@ public struct StripeStore: Sendable {
         return out
     }
 
+    /// One of the tenant's subscriptions; nil when the tenant has no such subscription (another tenant's included).
+    public func subscription(_ id: String, tenant: String) async throws -> SubscriptionRow? {
+        try await subscriptions(tenant: tenant).first { $0.subscription == id }
+    }
+
+    /// The tenant's subscription that still bills or may (any status but `canceled` and `incomplete_expired`).
+    func liveSubscription(tenant: String, on c: PostgresConnection) async throws -> (id: String, plan: String?)? {
+        for try await (id, plan) in try await c.query(
+            """
+            SELECT subscription_id, plan FROM subscriptions
+            WHERE tenant_id = \(tenant) AND status NOT IN ('canceled', 'incomplete_expired') ORDER BY updated_at DESC LIMIT 1
+            """, logger: logger
+        ).decode((String, String?).self) {
+            return (id, plan)
+        }
+        return nil
+    }
+
+    /// Serializes the tenant's subscription changes until the transaction ends (two creates cannot both see none).
+    func lockBilling(tenant: String, on c: PostgresConnection) async throws {
+        try await c.query("SELECT pg_advisory_xact_lock(hashtextextended('stripe.billing:' || \(tenant), 0))", logger: logger)
+    }
+
+    /// Writes a subscription's state as an API call returned it, stamped with Stripe's time of the answer: an event
+    /// created before it does not overwrite it, one created after it does.
+    func recordSubscription(
+        _ s: StripeSubscription, tenant: String, plan: String?, requestID: String?, asOf: Int, on c: PostgresConnection
+    ) async throws {
+        try await c.query("INSERT INTO tenants (id) VALUES (\(tenant)) ON CONFLICT (id) DO NOTHING", logger: logger)
+        _ = try await applySubscription(s, tenant: tenant, plan: plan, eventID: "api:\(requestID ?? "-")", created: asOf, on: c)
+    }
+
     /// The last `limit` events received, newest first.
     public func events(limit: Int) async throws -> [EventRow] {
         var out: [EventRow] = []

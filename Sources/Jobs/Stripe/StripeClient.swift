@@ -18,10 +18,20 @@ public struct StripeConfiguration: Sendable, CustomStringConvertible {
     public var timeout: Duration
     /// Retries of one call after a retryable failure, with the same idempotency key (Stripe's libraries: 2).
     public var maxRetries: Int
+    /// Requests per second this account may make, shared by every node through the limiter: Stripe's documented
+    /// global limits, 100/s live and 25/s in test mode (a `sk_test_`/`rk_test_` key), unless `STRIPE_RATE_LIMIT`
+    /// says otherwise (lower it to leave live traffic headroom, as Stripe advises for background work).
+    public var requestsPerSecond: Int
+    /// How a subscription's plan change is prorated (`proration_behavior`: `create_prorations`, the default;
+    /// `always_invoice`; `none`), from `STRIPE_PRORATION_BEHAVIOR`.
+    public var prorationBehavior: String
+
+    public static let prorationBehaviors: Set<String> = ["create_prorations", "always_invoice", "none"]
 
     public init(
         secretKey: String, apiBase: String = "https://api.stripe.com", publishableKey: String? = nil,
-        timeout: Duration = .seconds(30), maxRetries: Int = 2
+        timeout: Duration = .seconds(30), maxRetries: Int = 2, requestsPerSecond: Int? = nil,
+        prorationBehavior: String = "create_prorations"
     ) {
         self.secretKey = secretKey
         var base = apiBase
@@ -30,18 +40,35 @@ public struct StripeConfiguration: Sendable, CustomStringConvertible {
         self.publishableKey = publishableKey
         self.timeout = timeout
         self.maxRetries = maxRetries
+        self.requestsPerSecond = requestsPerSecond ?? (secretKey.hasPrefix("sk_live_") || secretKey.hasPrefix("rk_live_") ? 100 : 25)
+        self.prorationBehavior = prorationBehavior
     }
 
     /// From the environment; nil without `STRIPE_SECRET_KEY`.
-    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) -> StripeConfiguration? {
+    ///
+    /// - Throws: ``StripeConfigurationError`` for a `STRIPE_RATE_LIMIT` that is not a positive integer or a
+    ///   `STRIPE_PRORATION_BEHAVIOR` Stripe does not know.
+    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws -> StripeConfiguration? {
         guard let key = env["STRIPE_SECRET_KEY"], !key.isEmpty else { return nil }
+        var rate: Int?
+        if let text = env["STRIPE_RATE_LIMIT"], !text.isEmpty {
+            guard let value = Int(text), value >= 1 else {
+                throw StripeConfigurationError("STRIPE_RATE_LIMIT must be a positive number of requests per second, not '\(text)'")
+            }
+            rate = value
+        }
+        let proration = env["STRIPE_PRORATION_BEHAVIOR"].flatMap { $0.isEmpty ? nil : $0 } ?? "create_prorations"
+        guard prorationBehaviors.contains(proration) else {
+            throw StripeConfigurationError(
+                "STRIPE_PRORATION_BEHAVIOR must be one of \(prorationBehaviors.sorted().joined(separator: ", ")), not '\(proration)'")
+        }
         return StripeConfiguration(
             secretKey: key, apiBase: env["STRIPE_API_BASE"].flatMap { $0.isEmpty ? nil : $0 } ?? "https://api.stripe.com",
-            publishableKey: env["STRIPE_PUBLISHABLE_KEY"])
+            publishableKey: env["STRIPE_PUBLISHABLE_KEY"], requestsPerSecond: rate, prorationBehavior: proration)
     }
 
     public var description: String {
-        "StripeConfiguration(\(apiBase), key \(secretKey.prefix(8))***, Stripe-Version \(Self.apiVersion))"
+        "StripeConfiguration(\(apiBase), key \(secretKey.prefix(8))***, Stripe-Version \(Self.apiVersion), \(requestsPerSecond) req/s)"
     }
 }
 
@@ -55,16 +82,40 @@ public struct StripeClient: Sendable {
     let logger: Logger
     /// The node's Stripe breaker (fail closed): while open, calls throw `CircuitOpenError` without reaching Stripe.
     let breaker: CircuitBreaker?
+    /// The account's request rate (``StripeConfiguration/requestsPerSecond``), shared through Redis: every try of
+    /// every call waits for its token first.
+    let rateLimiter: RateLimiter?
     static let maxResponseBytes = 8 << 20
 
     public init(
         configuration: StripeConfiguration, httpClient: HTTPClient = .shared, breaker: CircuitBreaker? = nil,
-        logger: Logger = Logger(label: "jobkit.stripe")
+        rateLimiter: RateLimiter? = nil, logger: Logger = Logger(label: "jobkit.stripe")
     ) {
         self.configuration = configuration
         self.http = httpClient
         self.breaker = breaker
+        self.rateLimiter = rateLimiter
         self.logger = logger
+    }
+
+    /// The limiter of an account's requests: a token bucket of ``StripeConfiguration/requestsPerSecond`` per
+    /// second (burst the same), named `stripe.api`, keyed by a digest of the key (never the key).
+    public static func rateLimiter(redis: RedisPool, namespace: String, configuration: StripeConfiguration) -> RateLimiter {
+        RateLimiter(
+            redis: redis, namespace: namespace, name: "stripe.api",
+            limit: .tokenBucket(configuration.requestsPerSecond, per: .seconds(1), burst: configuration.requestsPerSecond))
+    }
+
+    var rateLimitKey: String { "account:" + Digest.sha256Hex(configuration.secretKey).prefix(16) }
+
+    /// Waits for the account's next request token (no wait without a limiter).
+    func throttle() async throws {
+        guard let rateLimiter else { return }
+        while true {
+            let decision = try await rateLimiter.acquire(rateLimitKey)
+            if decision.allowed { return }
+            try await Task.sleep(for: max(decision.retryAfter, .milliseconds(1)))
+        }
     }
 
     /// The idempotency key of one step of a job: the same on every run of the job (a re-run after a crash replays
@@ -90,10 +141,18 @@ public struct StripeClient: Sendable {
     public func send<T: Decodable & Sendable>(
         _ method: String, _ path: String, form: StripeForm, idempotencyKey: String?
     ) async throws -> T {
+        try await call(method, path, form: form, idempotencyKey: idempotencyKey).value
+    }
+
+    /// One call with its retries, and when Stripe answered.
+    public func call<T: Decodable & Sendable>(
+        _ method: String, _ path: String, form: StripeForm, idempotencyKey: String?
+    ) async throws -> StripeResponse<T> {
         precondition(method != "POST" || idempotencyKey != nil, "every Stripe POST carries an idempotency key")
         var attempt = 0
         while true {
             do {
+                try await throttle()
                 guard let breaker else { return try await once(method, path, form: form, idempotencyKey: idempotencyKey) }
                 // Only Stripe's own trouble counts against it: not a decline, a bad request or a missing object.
                 return try await breaker.run(isFailure: { ($0 as? StripeAPIError)?.isRetryable ?? !($0 is CancellationError) }) {
@@ -116,9 +175,11 @@ public struct StripeClient: Sendable {
         return .milliseconds(Int(max(0.5, base * Double.random(in: 0.5...1)) * 1000))
     }
 
-    func once<T: Decodable & Sendable>(_ method: String, _ path: String, form: StripeForm, idempotencyKey: String?) async throws -> T {
+    func once<T: Decodable & Sendable>(
+        _ method: String, _ path: String, form: StripeForm, idempotencyKey: String?
+    ) async throws -> StripeResponse<T> {
         let encoded = form.encoded
-        let query = method == "GET" && !encoded.isEmpty ? "?\(encoded)" : ""
+        let query = method != "POST" && !encoded.isEmpty ? "?\(encoded)" : ""
         var request = HTTPClientRequest(url: configuration.apiBase + path + query)
         request.method = HTTPMethod(rawValue: method)
         request.headers.add(name: "Authorization", value: "Bearer \(configuration.secretKey)")
@@ -150,10 +211,28 @@ public struct StripeClient: Sendable {
                 retryAfter: response.headers.first(name: "Retry-After").flatMap(Int.init))
         }
         do {
-            return try JSONDecoder().decode(T.self, from: bytes)
+            let value = try JSONDecoder().decode(T.self, from: bytes)
+            return StripeResponse(value: value, requestID: requestID, date: response.headers.first(name: "Date").flatMap(StripeResponse<T>.seconds))
         } catch {
             throw StripeAPIError(method: method, path: path, status: status, requestID: requestID, transport: "response did not decode: \(error)")
         }
+    }
+}
+
+/// A decoded answer with its `Request-Id` and when Stripe made it (its `Date` header, Unix seconds): Stripe's own
+/// clock, the one its events' `created` is on.
+public struct StripeResponse<T: Sendable>: Sendable {
+    public var value: T
+    public var requestID: String?
+    public var date: Int?
+
+    /// An HTTP date (`Mon, 07 Dec 2026 05:21:56 GMT`) in Unix seconds.
+    static func seconds(_ text: String) -> Int? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: text).map { Int($0.timeIntervalSince1970) }
     }
 }
 

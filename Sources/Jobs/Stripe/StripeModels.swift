@@ -40,6 +40,8 @@ public struct StripeSubscription: Sendable, Decodable {
     public var currentPeriodEnd: Int?
     /// The price (or, on older versions, plan) of its first item.
     public var priceID: String?
+    /// Its first item's id (a plan change names the item it changes).
+    public var itemID: String?
     public var metadata: [String: String]
 
     enum CodingKeys: String, CodingKey {
@@ -48,10 +50,11 @@ public struct StripeSubscription: Sendable, Decodable {
     }
     struct Items: Decodable { var data: [Item] }
     struct Item: Decodable {
+        var id: String?
         var currentPeriodEnd: Int?
         var price: Ref?
         var plan: Ref?
-        enum CodingKeys: String, CodingKey { case currentPeriodEnd = "current_period_end", price, plan }
+        enum CodingKeys: String, CodingKey { case id, currentPeriodEnd = "current_period_end", price, plan }
     }
     struct Ref: Decodable { var id: String }
 
@@ -67,6 +70,7 @@ public struct StripeSubscription: Sendable, Decodable {
         currentPeriodEnd = ownEnd ?? first?.currentPeriodEnd
         let ownPlan = try c.decodeIfPresent(Ref.self, forKey: .plan)
         priceID = first?.price?.id ?? first?.plan?.id ?? ownPlan?.id
+        itemID = first?.id
         metadata = (try? c.decodeIfPresent([String: String].self, forKey: .metadata)) ?? [:]
     }
 }
@@ -113,10 +117,21 @@ public struct StripeCustomer: Sendable, Decodable {
     public var email: String?
     public var metadata: [String: String]
     public var deleted: Bool
-    enum CodingKeys: String, CodingKey { case id, email, metadata, deleted }
+    /// `invoice_settings.default_payment_method`: what its subscriptions' invoices charge.
+    public var defaultPaymentMethod: String?
+    enum CodingKeys: String, CodingKey { case id, email, metadata, deleted, invoiceSettings = "invoice_settings" }
+    struct InvoiceSettings: Decodable {
+        var defaultPaymentMethod: String?
+        enum CodingKeys: String, CodingKey { case defaultPaymentMethod = "default_payment_method" }
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            defaultPaymentMethod = try? StripeExpandable.id(c, .defaultPaymentMethod)
+        }
+    }
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         id = try c.decode(String.self, forKey: .id)
+        defaultPaymentMethod = (try? c.decodeIfPresent(InvoiceSettings.self, forKey: .invoiceSettings))??.defaultPaymentMethod
         email = try c.decodeIfPresent(String.self, forKey: .email)
         metadata = (try? c.decodeIfPresent([String: String].self, forKey: .metadata)) ?? [:]
         deleted = try c.decodeIfPresent(Bool.self, forKey: .deleted) ?? false

@@ -5,6 +5,12 @@ public struct StripePlans: Sendable, Equatable {
     public let priceByPlan: [String: String]
     public let planByPrice: [String: String]
 
+    /// No plans.
+    public init() {
+        priceByPlan = [:]
+        planByPrice = [:]
+    }
+
     /// - Throws: ``StripeConfigurationError`` for an entry that is not `plan:price` or a plan or price given twice.
     public init(_ text: String) throws {
         var byPlan: [String: String] = [:]

@@ -99,24 +99,30 @@ struct RunCommand: AsyncParsableCommand {
             board.board = breakers
             let queue = JobQueue(redis: node.redis, namespace: connection.namespace, logger: logger)
             if var httpConfiguration {
-                httpConfiguration.extraRoutes += try PlaidSetup.routes(queue: queue) + StripeRoutes.registrations(queue: queue)
+                let stripeBreaker = await breakers.breaker("stripe", policy: .stripe)
+                httpConfiguration.extraRoutes +=
+                    try PlaidSetup.routes(queue: queue)
+                    + StripeRoutes.registrations(queue: queue, database: database, breaker: stripeBreaker, logger: logger)
                 intake.server = try JobKitHTTPServer(configuration: httpConfiguration, queue: queue, logger: logger)
             }
             let plaid = try await PlaidSetup.runner(
                 database: database, breakers: breakers, queue: queue, http: plaidHTTP, logger: logger)
             if case .success = plaid { try await PlaidSetup.installLimits(redis: node.redis, namespace: connection.namespace) }
-            let stripeEvents = try database.map {
-                StripeEventHandler(store: StripeStore(database: $0, logger: logger), plans: try StripePlans.fromEnvironment(), queue: queue)
+            let plans = try StripePlans.fromEnvironment()
+            let stripeEvents = database.map {
+                StripeEventHandler(store: StripeStore(database: $0, logger: logger), plans: plans, queue: queue)
             }
             var dependencies = JobDependencies(
                 redis: node.redis, namespace: connection.namespace, database: database, breakers: breakers, plaid: plaid,
                 stripeEvents: stripeEvents)
-            if let database, let stripe = StripeConfiguration.fromEnvironment() {
+            if let database, let stripe = try StripeConfiguration.fromEnvironment() {
                 let breaker = await breakers.breaker("stripe", policy: .stripe)
+                let limiter = StripeClient.rateLimiter(redis: node.redis, namespace: connection.namespace, configuration: stripe)
                 dependencies.stripe = .success(
                     StripeJobRunner(
-                        client: StripeClient(configuration: stripe, breaker: breaker, logger: logger),
-                        store: StripeStore(database: database, logger: logger)))
+                        client: StripeClient(configuration: stripe, breaker: breaker, rateLimiter: limiter, logger: logger),
+                        store: StripeStore(database: database, logger: logger), plans: plans, logger: logger))
+                logger.info("Stripe jobs enabled", metadata: ["stripe": "\(stripe)", "plans": "\(plans.priceByPlan.keys.sorted())"])
             }
             JobCatalog.register(in: registry, dependencies: dependencies)
             // A second SIGTERM/SIGINT stops at once: running jobs are canceled and handed back right away.

@@ -40,7 +40,11 @@ struct ServeCommand: AsyncParsableCommand {
             do {
                 try await RedisRequirements.check(redis)
                 let queue = JobQueue(redis: redis, namespace: connection.namespace, logger: logger)
-                httpConfiguration.extraRoutes += try PlaidSetup.routes(queue: queue) + StripeRoutes.registrations(queue: queue)
+                httpConfiguration.extraRoutes +=
+                    try PlaidSetup.routes(queue: queue)
+                    + StripeRoutes.registrations(
+                        queue: queue, database: database, breaker: try CircuitBreaker(service: "stripe", policy: .stripe, logger: logger),
+                        logger: logger)
                 let server = try JobKitHTTPServer(configuration: httpConfiguration, queue: queue, logger: logger)
                 // The exporters start first and stop last, after the server's last request.
                 let group = ServiceGroup(

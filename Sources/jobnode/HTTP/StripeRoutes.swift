@@ -4,6 +4,7 @@ import Hummingbird
 import JobKit
 import JobKitHTTP
 import Jobs
+import Logging
 
 /// `POST /webhooks/stripe` (open: `Stripe-Signature` is the credential).
 struct StripeRoutes: Sendable {
@@ -14,15 +15,32 @@ struct StripeRoutes: Sendable {
     static let maxBytes = 200 * 1024
     static let signatureHeader = HTTPField.Name("Stripe-Signature")!
 
-    static func registrations(queue: JobQueue) -> [HTTPRouteRegistration] {
+    /// The webhook route, and the `/v1/billing` routes (``BillingRoutes``) with what this process has: their quick
+    /// calls need `STRIPE_SECRET_KEY` and a database, their jobs only the queue.
+    static func registrations(
+        queue: JobQueue, database: StoreDatabase?, breaker: CircuitBreaker, logger: Logger
+    ) throws -> [HTTPRouteRegistration] {
         let routes = StripeRoutes(
             intake: StripeWebhookVerifier.fromEnvironment().map { StripeWebhookIntake(verifier: $0, queue: queue) },
             ledger: WebhookLedger(redis: queue.redis, namespace: queue.namespace))
+        let store = database.map { StripeStore(database: $0, logger: logger) }
+        let plans = try StripePlans.fromEnvironment()
+        let runner = try StripeConfiguration.fromEnvironment().flatMap { configuration in
+            store.map { store in
+                StripeJobRunner(
+                    client: StripeClient(
+                        configuration: configuration, breaker: breaker,
+                        rateLimiter: StripeClient.rateLimiter(redis: queue.redis, namespace: queue.namespace, configuration: configuration),
+                        logger: logger),
+                    store: store, plans: plans, logger: logger)
+            }
+        }
+        let billing = BillingRoutes(runner: runner, jobs: StripeBillingJobs(queue: queue), plans: plans, store: store)
         return [
             HTTPRouteRegistration(access: .open) { group in
                 group.post("webhooks/stripe") { request, context in try await routes.webhook(request, context) }
             }
-        ]
+        ] + billing.registrations
     }
 
     /// 200 once `stripe.event.handle` is durably enqueued (or was, for a redelivery); 400 with nothing enqueued for

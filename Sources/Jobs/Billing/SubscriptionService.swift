@@ -1,0 +1,137 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// A tenant's subscription: create on a plan, change plan (the seed's `change_subscription_plan`), cancel at the
+/// period's end or now, and resume a cancel-at-period-end. Plans map to Stripe prices by ``StripePlans``
+/// (`STRIPE_PLANS`).
+///
+/// Each call checks the subscription is the tenant's at Stripe (its customer is the tenant's), makes its Stripe
+/// request with idempotency keys derived from `operation`, and writes the `subscriptions` row from Stripe's answer,
+/// stamped with Stripe's time of it: an older webhook event arriving later does not overwrite it. A create runs
+/// under a per-tenant lock in PostgreSQL, so two creates for one tenant cannot make two subscriptions.
+public struct SubscriptionService: Sendable {
+    public let customers: StripeCustomers
+    public let plans: StripePlans
+    let logger: Logger
+
+    public init(customers: StripeCustomers, plans: StripePlans, logger: Logger = Logger(label: "jobkit.billing")) {
+        self.customers = customers
+        self.plans = plans
+        self.logger = logger
+    }
+
+    var client: StripeClient { customers.client }
+    var store: StripeStore { customers.store }
+
+    /// Subscribes the tenant to a plan, charged to its customer's default payment method (Stripe makes the first
+    /// invoice at once; without a usable card the subscription is `incomplete`).
+    ///
+    /// - Throws: ``BillingError/alreadySubscribed(tenant:subscription:)`` when the tenant has a live subscription.
+    public func create(tenant: String, plan: String, email: String? = nil, operation: String = UUID().uuidString) async throws -> StripeStore.SubscriptionRow {
+        let price = try price(for: plan)
+        let customer = try await customers.ensure(
+            tenant: tenant, email: email, idempotencyKey: StripeClient.idempotencyKey(job: operation, step: "customer.create"), logger: logger)
+        let id: String = try await store.database.transaction(logger: logger) { c in
+            try await store.lockBilling(tenant: tenant, on: c)
+            if let live = try await store.liveSubscription(tenant: tenant, on: c) {
+                throw BillingError.alreadySubscribed(tenant: tenant, subscription: live.id)
+            }
+            let answer = try await client.createSubscription(
+                customer: customer, price: price, metadata: ["tenant": tenant],
+                idempotencyKey: StripeClient.idempotencyKey(job: operation, step: "subscription.create"))
+            try await record(answer, tenant: tenant, on: c)
+            return answer.value.id
+        }
+        logger.info("subscription created", metadata: ["tenant": "\(tenant)", "stripe.subscription": "\(id)", "plan": "\(plan)"])
+        return try await row(id, tenant: tenant)
+    }
+
+    /// Moves the tenant's subscription to another plan, prorated as configured (`STRIPE_PRORATION_BEHAVIOR`). A
+    /// subscription already on the plan is left as it is.
+    public func changePlan(
+        tenant: String, subscription: String, to plan: String, operation: String = UUID().uuidString
+    ) async throws -> StripeStore.SubscriptionRow {
+        let price = try price(for: plan)
+        let current = try await owned(subscription, tenant: tenant)
+        guard current.value.status != "canceled" else { throw BillingError.invalid("subscription \(subscription) is canceled") }
+        var answer = current
+        if current.value.priceID != price {
+            guard let item = current.value.itemID else {
+                throw BillingError.invalid("subscription \(subscription) has no item to change")
+            }
+            answer = try await client.changeSubscriptionPrice(
+                subscription, item: item, price: price,
+                idempotencyKey: StripeClient.idempotencyKey(job: operation, step: "subscription.change_plan"))
+        }
+        try await store.database.transaction(logger: logger) { c in try await record(answer, tenant: tenant, on: c) }
+        logger.info("subscription plan changed", metadata: ["tenant": "\(tenant)", "stripe.subscription": "\(subscription)", "plan": "\(plan)"])
+        return try await row(subscription, tenant: tenant)
+    }
+
+    /// Cancels the tenant's subscription at the end of the paid period, or now. One already canceled is left so.
+    public func cancel(
+        tenant: String, subscription: String, atPeriodEnd: Bool, operation: String = UUID().uuidString
+    ) async throws -> StripeStore.SubscriptionRow {
+        let current = try await owned(subscription, tenant: tenant)
+        var answer = current
+        if current.value.status != "canceled" {
+            let key = StripeClient.idempotencyKey(job: operation, step: atPeriodEnd ? "subscription.cancel_at_period_end" : "subscription.cancel")
+            answer = atPeriodEnd
+                ? try await client.setCancelAtPeriodEnd(subscription, true, idempotencyKey: key)
+                : try await client.cancelSubscription(subscription, idempotencyKey: key)
+        }
+        try await store.database.transaction(logger: logger) { c in try await record(answer, tenant: tenant, on: c) }
+        logger.info(
+            "subscription canceled", metadata: ["tenant": "\(tenant)", "stripe.subscription": "\(subscription)", "atPeriodEnd": "\(atPeriodEnd)"])
+        return try await row(subscription, tenant: tenant)
+    }
+
+    /// Takes back a cancel-at-period-end: the subscription renews again.
+    public func resume(tenant: String, subscription: String, operation: String = UUID().uuidString) async throws -> StripeStore.SubscriptionRow {
+        let current = try await owned(subscription, tenant: tenant)
+        guard current.value.status != "canceled" else {
+            throw BillingError.invalid("subscription \(subscription) is canceled: create a new one")
+        }
+        var answer = current
+        if current.value.cancelAtPeriodEnd {
+            answer = try await client.setCancelAtPeriodEnd(
+                subscription, false, idempotencyKey: StripeClient.idempotencyKey(job: operation, step: "subscription.resume"))
+        }
+        try await store.database.transaction(logger: logger) { c in try await record(answer, tenant: tenant, on: c) }
+        return try await row(subscription, tenant: tenant)
+    }
+
+    // MARK: Helpers
+
+    func price(for plan: String) throws -> String {
+        guard let price = plans.priceByPlan[plan] else { throw BillingError.unknownPlan(plan, known: plans.priceByPlan.keys.sorted()) }
+        return price
+    }
+
+    /// The subscription as Stripe has it now, if its customer is the tenant's; else not found.
+    func owned(_ subscription: String, tenant: String) async throws -> StripeResponse<StripeSubscription> {
+        guard !subscription.isEmpty else { throw BillingError.invalid("subscription must not be empty") }
+        let notFound = BillingError.notFound("subscription \(subscription)")
+        guard let customer = try await store.customer(tenant: tenant) else { throw notFound }
+        let current: StripeResponse<StripeSubscription>
+        do {
+            current = try await client.subscription(subscription)
+        } catch let error as StripeAPIError where error.status == 404 {
+            throw notFound
+        }
+        guard current.value.customer == customer else { throw notFound }
+        return current
+    }
+
+    func record(_ answer: StripeResponse<StripeSubscription>, tenant: String, on c: PostgresConnection) async throws {
+        try await store.recordSubscription(
+            answer.value, tenant: tenant, plan: plans.plan(forPrice: answer.value.priceID), requestID: answer.requestID,
+            asOf: answer.date ?? Int(Date().timeIntervalSince1970), on: c)
+    }
+
+    func row(_ id: String, tenant: String) async throws -> StripeStore.SubscriptionRow {
+        guard let row = try await store.subscription(id, tenant: tenant) else { throw BillingError.notFound("subscription \(id)") }
+        return row
+    }
+}
