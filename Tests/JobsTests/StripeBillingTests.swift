@@ -145,7 +145,7 @@ struct StripeBillingTests {
                 #expect(intent.json["publishableKey"] as? String == "pk_test_front")
                 let customer = try #require(intent.json["customer"] as? String)
                 #expect(try await store.customer(tenant: "t1") == customer)
-                #expect(try await api.call(.GET, "/v1/billing/payment-methods?tenant=t1").json["paymentMethods"] as? [Any] != nil)
+                #expect((try await api.call(.GET, "/v1/billing/payment-methods?tenant=t1").json["paymentMethods"] as? [Any])?.isEmpty == true)
 
                 // Stripe.js makes the card and confirms the intent in the browser; the service attaches it as default.
                 let card = try await stripe.post(
@@ -169,13 +169,18 @@ struct StripeBillingTests {
                 // Subscribe: an unknown plan is refused before anything is enqueued; a known one is a job.
                 let unknown = try await api.call(.POST, "/v1/billing/subscriptions", ["tenant": "t1", "plan": "platinum"])
                 #expect(unknown.status == 400 && (unknown.json["error"] as? [String: Any])?["code"] as? String == "unknown_plan")
-                let created = try await api.awaitJob(try await api.call(.POST, "/v1/billing/subscriptions", ["tenant": "t1", "plan": "individual"]), w)
+                let retryKey = [("Idempotency-Key", "create-\(UUID().uuidString)")]
+                let created = try await api.awaitJob(
+                    try await api.call(.POST, "/v1/billing/subscriptions", ["tenant": "t1", "plan": "individual"], headers: retryKey), w)
                 #expect(created.plan == "individual" && created.status == "active" && created.customer == customer && !created.cancelAtPeriodEnd)
                 #expect((created.currentPeriodEndMs ?? 0) > Int64(Date().timeIntervalSince1970 * 1000))
                 let sub = created.subscription
-                // The same request again within a minute is the same job; a second create job makes no second subscription.
-                let twice = try await api.call(.POST, "/v1/billing/subscriptions", ["tenant": "t1", "plan": "individual"])
+                // The same request again (its Idempotency-Key) is the same job; a second create job makes no second subscription.
+                let twice = try await api.call(.POST, "/v1/billing/subscriptions", ["tenant": "t1", "plan": "individual"], headers: retryKey)
                 #expect(twice.status == 202 && twice.json["duplicate"] as? Bool == true)
+                // The same key from another tenant is another request.
+                let otherTenant = try await api.call(.POST, "/v1/billing/subscriptions", ["tenant": "t3", "plan": "individual"], headers: retryKey)
+                #expect(otherTenant.status == 202 && otherTenant.json["duplicate"] as? Bool == false)
                 let second = try await w.queue.enqueue(
                     StripeSubscriptionCreateJob(tenant: "t1", plan: "family"), options: EnqueueOptions(queue: StripeBillingJobs.queueName))
                 await BillingAPI.expectFailed(second, "already has subscription \(sub)")
@@ -195,11 +200,15 @@ struct StripeBillingTests {
                     let duplicates = (counts["rejected"] as? [String: Any])?["duplicate"] as? Int ?? 0
                     return accepted >= 3 && duplicates == 2 * accepted
                 }
-                let ledger = try await store.events(limit: 100)
-                #expect(Set(ledger.map(\.event)).count == ledger.count)
+                // One job per event, whatever the deliveries.
+                let handled = try await w.jobs(.completed, queue: StripeWebhookIntake.queueName).filter { $0.name == StripeEventJob.jobName }
+                let events = try await store.events(limit: 100).map(\.event)
+                #expect(handled.count == events.count && Set(handled.map { $0.payload }).count == handled.count)
                 #expect(try await store.invoices(tenant: "t1").count == 1)
-                let succeeded = try await w.jobs(.ready, queue: "notifications").filter { $0.payload.contains("payment_succeeded") }
-                #expect(succeeded.count == 1)
+                try await w.eventually("the payment_succeeded notification") {
+                    try await w.jobs(.ready, queue: "notifications").contains { $0.payload.contains("payment_succeeded") }
+                }
+                #expect(try await w.jobs(.ready, queue: "notifications").filter { $0.payload.contains("payment_succeeded") }.count == 1)
 
                 // Plan change, prorated as configured; another tenant cannot touch it.
                 let changed = try await api.awaitJob(
@@ -218,6 +227,10 @@ struct StripeBillingTests {
                 #expect(atEnd.cancelAtPeriodEnd && atEnd.status == "active")
                 let resumed = try await api.awaitJob(try await api.call(.POST, "/v1/billing/subscriptions/\(sub)/resume", ["tenant": "t1"]), w)
                 #expect(!resumed.cancelAtPeriodEnd && resumed.status == "active")
+                // Without a key, the same request again is a new operation: cancel, resume, cancel ends canceling.
+                let again = try await api.awaitJob(try await api.call(.DELETE, "/v1/billing/subscriptions/\(sub)?tenant=t1&atPeriodEnd=true"), w)
+                #expect(again.cancelAtPeriodEnd)
+                _ = try await api.awaitJob(try await api.call(.POST, "/v1/billing/subscriptions/\(sub)/resume", ["tenant": "t1"]), w)
                 let canceled = try await api.awaitJob(try await api.call(.DELETE, "/v1/billing/subscriptions/\(sub)?tenant=t1&atPeriodEnd=false"), w)
                 #expect(canceled.status == "canceled")
                 try await w.eventually("the deleted event processed") {
@@ -236,12 +249,13 @@ struct StripeBillingTests {
                 #expect(sent.allSatisfy { $0["stripe_version"] as? String == StripeConfiguration.apiVersion || $0["path"] as? String == "/v1/prices" || $0["path"] as? String == "/v1/products" })
                 let posts = sent.filter { $0["method"] as? String == "POST" && ($0["idempotency_key"] as? String)?.hasPrefix("jobkit-") == true }
                 #expect(posts.count >= 8)
-                #expect(try await api.call(.GET, "/v1/billing/subscriptions?tenant=t1").json["subscriptions"] as? [Any] != nil)
+                let listed = try #require(try await api.call(.GET, "/v1/billing/subscriptions?tenant=t1").json["subscriptions"] as? [[String: Any]])
+                #expect(listed.count == 1 && listed.first?["subscription"] as? String == sub && listed.first?["status"] as? String == "canceled")
             }
         }
     }
 
-    @Test("stripe.subscription.create killed -9 after Stripe made the subscription, before the commit: the re-run replays it, one subscription")
+    @Test("stripe.subscription.create killed -9 after Stripe made the subscription, before the commit: the re-run finds it at Stripe by its operation, one subscription, no second POST")
     func killAfterSubscriptionCreate() async throws {
         try await Localstripe.with { stripe in
             try await PlaidWorld.with { w in
@@ -266,9 +280,10 @@ struct StripeBillingTests {
                 let subscriptions = try #require(try await stripe.front.control(.GET, "/_fake/objects?type=subscription") as? [[String: Any]])
                 #expect(subscriptions.count == 1 && subscriptions.first?["id"] as? String == row.subscription)
                 #expect(row.plan == "individual" && row.tenant == "t9")
+                // The re-run found its own subscription at Stripe (metadata[jobkit_operation]) and made no second POST.
                 let creates = try await stripe.front.requests().filter { $0["path"] as? String == "/v1/subscriptions" && $0["method"] as? String == "POST" }
-                #expect(creates.count == 2 && creates.last?["replayed"] as? Bool == true)
-                #expect(Set(creates.compactMap { $0["idempotency_key"] as? String }).count == 1)
+                #expect(creates.count == 1)
+                #expect((subscriptions.first?["metadata"] as? [String: Any])?["jobkit_operation"] as? String == handle.id)
             }
         }
     }

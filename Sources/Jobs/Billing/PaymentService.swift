@@ -68,9 +68,13 @@ public struct PaymentService: Sendable {
     /// Attaches a payment method (made by Stripe.js, not yet anyone's) to the tenant's customer, and makes it the
     /// default for invoices when asked. One the tenant already has is fine; another customer's is not found.
     public func attach(tenant: String, paymentMethod: String, makeDefault: Bool, operation: String = UUID().uuidString) async throws {
+        let method = try await find(paymentMethod)
+        // Another customer's card is refused before anything is made for this tenant.
+        if let owner = method.customer, try await customers.store.customer(tenant: tenant) != owner {
+            throw BillingError.notFound("payment method \(paymentMethod)")
+        }
         let customer = try await customers.ensure(
             tenant: tenant, email: nil, idempotencyKey: StripeClient.idempotencyKey(job: operation, step: "customer.create"), logger: logger)
-        let method = try await find(paymentMethod)
         switch method.customer {
         case customer: break
         case nil:

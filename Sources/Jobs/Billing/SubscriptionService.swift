@@ -9,7 +9,8 @@ import PostgresNIO
 /// Each call checks the subscription is the tenant's at Stripe (its customer is the tenant's), makes its Stripe
 /// request with idempotency keys derived from `operation`, and writes the `subscriptions` row from Stripe's answer,
 /// stamped with Stripe's time of it: an older webhook event arriving later does not overwrite it. A create runs
-/// under a per-tenant lock in PostgreSQL, so two creates for one tenant cannot make two subscriptions.
+/// under a per-tenant lock in PostgreSQL and asks Stripe for the customer's live subscriptions first, so two
+/// creates for one tenant cannot make two subscriptions; its own (by `metadata[jobkit_operation]`) is returned.
 public struct SubscriptionService: Sendable {
     public let customers: StripeCustomers
     public let plans: StripePlans
@@ -27,18 +28,28 @@ public struct SubscriptionService: Sendable {
     /// Subscribes the tenant to a plan, charged to its customer's default payment method (Stripe makes the first
     /// invoice at once; without a usable card the subscription is `incomplete`).
     ///
-    /// - Throws: ``BillingError/alreadySubscribed(tenant:subscription:)`` when the tenant has a live subscription.
+    /// - Throws: ``BillingError/alreadySubscribed(tenant:subscription:)`` when the tenant's customer has a live
+    ///   subscription at Stripe (any status but `canceled` and `incomplete_expired`) other than this operation's.
     public func create(tenant: String, plan: String, email: String? = nil, operation: String = UUID().uuidString) async throws -> StripeStore.SubscriptionRow {
         let price = try price(for: plan)
         let customer = try await customers.ensure(
             tenant: tenant, email: email, idempotencyKey: StripeClient.idempotencyKey(job: operation, step: "customer.create"), logger: logger)
         let id: String = try await store.database.transaction(logger: logger) { c in
             try await store.lockBilling(tenant: tenant, on: c)
-            if let live = try await store.liveSubscription(tenant: tenant, on: c) {
-                throw BillingError.alreadySubscribed(tenant: tenant, subscription: live.id)
+            // Stripe's list, not only our rows: a subscription made by a call whose answer was lost (or whose row
+            // rolled back) is live at Stripe before any row or webhook says so.
+            let existing = try await client.subscriptions(customer: customer)
+            let live = existing.value.data.filter { !Self.ended.contains($0.status) }
+            if let mine = live.first(where: { $0.metadata[Self.operationKey] == operation }) {
+                // This operation's own subscription (a re-run after the first run committed or lost its answer).
+                try await record(StripeResponse(value: mine, requestID: existing.requestID, date: existing.date), tenant: tenant, on: c)
+                return mine.id
+            }
+            if let other = live.first {
+                throw BillingError.alreadySubscribed(tenant: tenant, subscription: other.id)
             }
             let answer = try await client.createSubscription(
-                customer: customer, price: price, metadata: ["tenant": tenant],
+                customer: customer, price: price, metadata: ["tenant": tenant, Self.operationKey: operation],
                 idempotencyKey: StripeClient.idempotencyKey(job: operation, step: "subscription.create"))
             try await record(answer, tenant: tenant, on: c)
             return answer.value.id
@@ -77,9 +88,18 @@ public struct SubscriptionService: Sendable {
         var answer = current
         if current.value.status != "canceled" {
             let key = StripeClient.idempotencyKey(job: operation, step: atPeriodEnd ? "subscription.cancel_at_period_end" : "subscription.cancel")
-            answer = atPeriodEnd
-                ? try await client.setCancelAtPeriodEnd(subscription, true, idempotencyKey: key)
-                : try await client.cancelSubscription(subscription, idempotencyKey: key)
+            if atPeriodEnd {
+                answer = try await client.setCancelAtPeriodEnd(subscription, true, idempotencyKey: key)
+            } else {
+                do {
+                    answer = try await client.cancelSubscription(subscription, idempotencyKey: key)
+                } catch let error as StripeAPIError where error.status == 404 {
+                    // A DELETE is not replayed: a repeat after a lost answer finds it gone. Canceled is what we asked.
+                    let now = try await client.subscription(subscription)
+                    guard now.value.status == "canceled" else { throw error }
+                    answer = now
+                }
+            }
         }
         try await store.database.transaction(logger: logger) { c in try await record(answer, tenant: tenant, on: c) }
         logger.info(
@@ -103,6 +123,11 @@ public struct SubscriptionService: Sendable {
     }
 
     // MARK: Helpers
+
+    /// Statuses of a subscription that no longer bills.
+    static let ended: Set<String> = ["canceled", "incomplete_expired"]
+    /// The metadata key a create writes its operation under, so that a re-run recognizes its own subscription.
+    static let operationKey = "jobkit_operation"
 
     func price(for plan: String) throws -> String {
         guard let price = plans.priceByPlan[plan] else { throw BillingError.unknownPlan(plan, known: plans.priceByPlan.keys.sorted()) }

@@ -60,19 +60,6 @@ public struct StripeStore: Sendable {
         try await subscriptions(tenant: tenant).first { $0.subscription == id }
     }
 
-    /// The tenant's subscription that still bills or may (any status but `canceled` and `incomplete_expired`).
-    func liveSubscription(tenant: String, on c: PostgresConnection) async throws -> (id: String, plan: String?)? {
-        for try await (id, plan) in try await c.query(
-            """
-            SELECT subscription_id, plan FROM subscriptions
-            WHERE tenant_id = \(tenant) AND status NOT IN ('canceled', 'incomplete_expired') ORDER BY updated_at DESC LIMIT 1
-            """, logger: logger
-        ).decode((String, String?).self) {
-            return (id, plan)
-        }
-        return nil
-    }
-
     /// Serializes the tenant's subscription changes until the transaction ends (two creates cannot both see none).
     func lockBilling(tenant: String, on c: PostgresConnection) async throws {
         try await c.query("SELECT pg_advisory_xact_lock(hashtextextended('stripe.billing:' || \(tenant), 0))", logger: logger)
@@ -125,21 +112,37 @@ public struct StripeStore: Sendable {
     /// The tenant's Stripe customer id, if linked.
     public func customer(tenant: String) async throws -> String? {
         for try await (id,) in try await client.query(
-            "SELECT customer_id FROM stripe_customers WHERE tenant_id = \(tenant)", logger: logger
+            "SELECT customer_id FROM stripe_customers WHERE tenant_id = \(tenant) AND NOT deleted", logger: logger
         ).decode((String,).self) {
             return id
         }
         return nil
     }
 
-    /// Links a tenant to its Stripe customer (the first link stands).
+    /// Links a tenant to its Stripe customer. The first link stands, unless its customer was deleted at Stripe
+    /// (`customer.deleted`): then the new customer replaces it.
     public func linkCustomer(tenant: String, customer: String, email: String?) async throws {
         try await client.query("INSERT INTO tenants (id) VALUES (\(tenant)) ON CONFLICT (id) DO NOTHING", logger: logger)
         try await client.query(
             """
             INSERT INTO stripe_customers (tenant_id, customer_id, email) VALUES (\(tenant), \(customer), \(email))
-            ON CONFLICT DO NOTHING
+            ON CONFLICT (tenant_id) DO UPDATE SET customer_id = EXCLUDED.customer_id, email = EXCLUDED.email, deleted = false,
+              created_at = now()
+            WHERE stripe_customers.deleted
             """, logger: logger)
+    }
+
+    /// Whether the subscription's row was last written from an API answer stamped `created` (an event of the same
+    /// second cannot be ordered against it).
+    func isTieWithAnswer(subscription: String, created: Int, on c: PostgresConnection) async throws -> Bool {
+        for try await (tie,) in try await c.query(
+            """
+            SELECT last_event_created = \(created) AND last_event_id LIKE 'api:%' FROM subscriptions WHERE subscription_id = \(subscription)
+            """, logger: logger
+        ).decode((Bool,).self) {
+            return tie
+        }
+        return false
     }
 
     // MARK: Inside an event's transaction

@@ -76,43 +76,52 @@ public struct StripePaymentMethodDetachJob: JobPayload {
 }
 
 /// Enqueues the billing jobs, on the seed's `high_priority` queue (payments), as services and the HTTP API do.
+///
+/// `request` is the caller's own idempotency key for the request (the HTTP API passes its `Idempotency-Key` header,
+/// scoped to the API key): the same tenant and request within 24 hours is the same job (`created` false), whose
+/// id is also the operation its Stripe keys derive from, so a retried request makes nothing twice. Without one,
+/// every call is a new job: a cancel, a resume and a cancel again are three operations.
 public struct StripeBillingJobs: Sendable {
     public let queue: JobQueue
     public static let queueName = "high_priority"
+    public static let requestWindow = Duration.seconds(86_400)
 
     public init(queue: JobQueue) { self.queue = queue }
 
-    /// A create for a tenant is unique while pending: a second request before the first ran is the same job.
-    public func createSubscription(tenant: String, plan: String, correlation: String? = nil) async throws -> JobHandle {
-        try await enqueue(StripeSubscriptionCreateJob(tenant: tenant, plan: plan), key: "stripe.subscription.create:\(tenant)", tenant: tenant, correlation: correlation)
+    public func createSubscription(tenant: String, plan: String, request: String? = nil, correlation: String? = nil) async throws -> JobHandle {
+        try await enqueue(StripeSubscriptionCreateJob(tenant: tenant, plan: plan), tenant: tenant, request: request, correlation: correlation)
     }
 
-    public func changePlan(tenant: String, subscription: String, plan: String, correlation: String? = nil) async throws -> JobHandle {
+    public func changePlan(
+        tenant: String, subscription: String, plan: String, request: String? = nil, correlation: String? = nil
+    ) async throws -> JobHandle {
         try await enqueue(
-            StripeSubscriptionChangePlanJob(tenant: tenant, subscription: subscription, plan: plan),
-            key: "stripe.subscription.change_plan:\(subscription):\(plan)", tenant: tenant, correlation: correlation)
+            StripeSubscriptionChangePlanJob(tenant: tenant, subscription: subscription, plan: plan), tenant: tenant, request: request,
+            correlation: correlation)
     }
 
-    public func cancel(tenant: String, subscription: String, atPeriodEnd: Bool, correlation: String? = nil) async throws -> JobHandle {
+    public func cancel(
+        tenant: String, subscription: String, atPeriodEnd: Bool, request: String? = nil, correlation: String? = nil
+    ) async throws -> JobHandle {
         try await enqueue(
-            StripeSubscriptionCancelJob(tenant: tenant, subscription: subscription, atPeriodEnd: atPeriodEnd),
-            key: "stripe.subscription.cancel:\(subscription):\(atPeriodEnd)", tenant: tenant, correlation: correlation)
+            StripeSubscriptionCancelJob(tenant: tenant, subscription: subscription, atPeriodEnd: atPeriodEnd), tenant: tenant,
+            request: request, correlation: correlation)
     }
 
-    public func resume(tenant: String, subscription: String, correlation: String? = nil) async throws -> JobHandle {
+    public func resume(tenant: String, subscription: String, request: String? = nil, correlation: String? = nil) async throws -> JobHandle {
         try await enqueue(
-            StripeSubscriptionResumeJob(tenant: tenant, subscription: subscription), key: "stripe.subscription.resume:\(subscription)",
-            tenant: tenant, correlation: correlation)
+            StripeSubscriptionResumeJob(tenant: tenant, subscription: subscription), tenant: tenant, request: request, correlation: correlation)
     }
 
-    func enqueue<J: JobPayload>(_ job: J, key: String, tenant: String, correlation: String?) async throws -> JobHandle {
+    func enqueue<J: JobPayload>(_ job: J, tenant: String, request: String?, correlation: String?) async throws -> JobHandle {
         var options = EnqueueOptions(queue: Self.queueName)
         options.tenantID = tenant
-        options.idempotencyKey = key
-        // Long enough to fold a double click or a retried request into one job, short enough that a later, wanted
-        // repeat (cancel after a resume) is its own job.
-        options.idempotencyTTL = .seconds(60)
         options.correlationID = correlation
+        if let request {
+            // Tenant and job name in the key: another tenant's request can never be folded into this one.
+            options.idempotencyKey = "stripe.billing:\(J.jobName):\(Digest.sha256Hex(tenant + "\n" + request))"
+            options.idempotencyTTL = Self.requestWindow
+        }
         return try await queue.enqueue(job, options: options)
     }
 }

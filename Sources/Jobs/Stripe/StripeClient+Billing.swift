@@ -62,6 +62,12 @@ extension StripeClient {
         return try await call("POST", "/v1/subscriptions", form: form, idempotencyKey: idempotencyKey)
     }
 
+    /// The customer's subscriptions that are not canceled (Stripe's default list), up to 100.
+    public func subscriptions(customer: String) async throws -> StripeResponse<StripeList<StripeSubscription>> {
+        try await call(
+            "GET", "/v1/subscriptions", form: StripeForm([("customer", .string(customer)), ("limit", "100")]), idempotencyKey: nil)
+    }
+
     public func subscription(_ id: String) async throws -> StripeResponse<StripeSubscription> {
         try await call("GET", "/v1/subscriptions/\(Self.pathID(id))", form: StripeForm(), idempotencyKey: nil)
     }
@@ -84,7 +90,8 @@ extension StripeClient {
             idempotencyKey: idempotencyKey)
     }
 
-    /// Cancels now (`DELETE /v1/subscriptions/{id}`).
+    /// Cancels now (`DELETE /v1/subscriptions/{id}`). Stripe does not replay a DELETE by its key: a repeat after
+    /// a lost answer gets 404 (the subscription is canceled).
     public func cancelSubscription(_ id: String, idempotencyKey: String) async throws -> StripeResponse<StripeSubscription> {
         try await call("DELETE", "/v1/subscriptions/\(Self.pathID(id))", form: StripeForm(), idempotencyKey: idempotencyKey)
     }

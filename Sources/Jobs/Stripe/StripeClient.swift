@@ -108,13 +108,25 @@ public struct StripeClient: Sendable {
 
     var rateLimitKey: String { "account:" + Digest.sha256Hex(configuration.secretKey).prefix(16) }
 
+    /// The longest a call waits for its token before giving up as a retryable failure (the job then waits in
+    /// `scheduled`, not in a slot).
+    static let maxThrottleWait = Duration.seconds(10)
+
     /// Waits for the account's next request token (no wait without a limiter).
-    func throttle() async throws {
+    func throttle(_ method: String, _ path: String) async throws {
         guard let rateLimiter else { return }
+        var waited = Duration.zero
         while true {
             let decision = try await rateLimiter.acquire(rateLimitKey)
             if decision.allowed { return }
-            try await Task.sleep(for: max(decision.retryAfter, .milliseconds(1)))
+            let pause = max(decision.retryAfter, .milliseconds(1))
+            guard waited + pause <= Self.maxThrottleWait else {
+                throw StripeAPIError(
+                    method: method, path: path, retryAfter: max(1, Int(pause.milliseconds / 1000)),
+                    transport: "the account's rate limit (\(configuration.requestsPerSecond)/s) left no token within \(Self.maxThrottleWait)")
+            }
+            try await Task.sleep(for: pause)
+            waited += pause
         }
     }
 
@@ -152,7 +164,7 @@ public struct StripeClient: Sendable {
         var attempt = 0
         while true {
             do {
-                try await throttle()
+                try await throttle(method, path)
                 guard let breaker else { return try await once(method, path, form: form, idempotencyKey: idempotencyKey) }
                 // Only Stripe's own trouble counts against it: not a decline, a bad request or a missing object.
                 return try await breaker.run(isFailure: { ($0 as? StripeAPIError)?.isRetryable ?? !($0 is CancellationError) }) {

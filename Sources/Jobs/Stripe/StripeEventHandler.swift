@@ -6,7 +6,8 @@ import PostgresNIO
 /// Applies Stripe events to the store, exactly once in effect: each event's ledger row (`stripe_events`, keyed by
 /// event id), its effects and its outcome commit in one transaction, and a re-run finds the row processed and does
 /// nothing. Stripe does not order deliveries: subscription and invoice rows keep the creation time of the event
-/// that wrote them, and an older event does not overwrite them.
+/// that wrote them, and an older event does not overwrite them; an event of the same second as an API answer that
+/// wrote the row is settled by fetching the subscription from Stripe (when the node has a key).
 ///
 /// Handled: `customer.subscription.created|updated|deleted` (subscription rows), `invoice.payment_succeeded|paid`
 /// (invoice row; the tenant is no longer past due; a `payment_succeeded` notification, one per invoice),
@@ -17,11 +18,15 @@ public struct StripeEventHandler: Sendable {
     public let store: StripeStore
     public let plans: StripePlans
     public let queue: JobQueue
+    /// With one (a node with `STRIPE_SECRET_KEY`), an event that cannot be ordered against the row (same second as
+    /// the API answer that wrote it) is settled by Stripe's current object.
+    public let client: StripeClient?
 
-    public init(store: StripeStore, plans: StripePlans, queue: JobQueue) {
+    public init(store: StripeStore, plans: StripePlans, queue: JobQueue, client: StripeClient? = nil) {
         self.store = store
         self.plans = plans
         self.queue = queue
+        self.client = client
     }
 
     public func register(in registry: JobRegistry) {
@@ -61,10 +66,19 @@ public struct StripeEventHandler: Sendable {
     func apply(_ e: StripeEventEnvelope, body: Data, on c: PostgresConnection, context: JobContext) async throws -> (String, String?) {
         switch e.type {
         case "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted":
-            let s = try decode(StripeSubscription.self, body, e)
+            var s = try decode(StripeSubscription.self, body, e)
             guard let tenant = try await store.tenant(customer: s.customer, metadata: s.metadata, on: c) else { return try unknownCustomer(e) }
+            var stamp = e.created
+            if let client, e.type != "customer.subscription.deleted",
+                try await store.isTieWithAnswer(subscription: s.id, created: e.created, on: c)
+            {
+                // Written from an API answer in this same second: which came first is unknown, so ask Stripe.
+                let now = try await client.subscription(s.id)
+                s = now.value
+                stamp = max(now.date ?? e.created, e.created)
+            }
             let written = try await store.applySubscription(
-                s, tenant: tenant, plan: plans.plan(forPrice: s.priceID), eventID: e.id, created: e.created, on: c)
+                s, tenant: tenant, plan: plans.plan(forPrice: s.priceID), eventID: e.id, created: stamp, on: c)
             return (written ? "applied" : "stale", tenant)
         case "invoice.payment_succeeded", "invoice.paid", "invoice.payment_failed":
             let i = try decode(StripeInvoice.self, body, e)

@@ -26,8 +26,9 @@ public struct StripeCustomerResult: Codable, Sendable, Equatable {
 ///
 /// Failures: a refusal of ours (``BillingError``: unknown plan, not the tenant's, already subscribed) and Stripe's
 /// final answers (a 4xx other than 409/429, a declined card with its decline code) end the job as failed with no
-/// retry, Stripe's `Request-Id` in its error; Stripe's trouble (409, 429, 5xx, no answer) sends it back to
-/// `scheduled` for Stripe's `Retry-After` or 30 s, its idempotency keys unchanged.
+/// retry, Stripe's `Request-Id` in its error; Stripe's trouble (409, 429, 5xx, no answer, no rate-limit token
+/// within 10 s) sends it back to `scheduled` for Stripe's `Retry-After` or 30 s, and an open `stripe` breaker
+/// until its next trial, its idempotency keys unchanged.
 public struct StripeJobRunner: Sendable {
     public let customers: StripeCustomers
     public let payments: PaymentService
@@ -103,6 +104,9 @@ public struct StripeJobRunner: Sendable {
             throw JobFatalError(error.description)
         } catch let error as StripeAPIError {
             throw JobRetryLater(after: .seconds(error.retryAfter.map { max(1, min($0, 300)) } ?? 30), reason: error.description)
+        } catch let error as CircuitOpenError {
+            // Stripe is failing for everyone: wait for the breaker's next trial, spending no attempt.
+            throw JobRetryLater(after: max(error.retryAfter, .seconds(1)), reason: error.description)
         }
     }
 }

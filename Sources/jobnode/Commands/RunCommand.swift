@@ -109,20 +109,23 @@ struct RunCommand: AsyncParsableCommand {
                 database: database, breakers: breakers, queue: queue, http: plaidHTTP, logger: logger)
             if case .success = plaid { try await PlaidSetup.installLimits(redis: node.redis, namespace: connection.namespace) }
             let plans = try StripePlans.fromEnvironment()
+            var stripeClient: StripeClient?
+            if let stripe = try StripeConfiguration.fromEnvironment() {
+                let breaker = await breakers.breaker("stripe", policy: .stripe)
+                let limiter = StripeClient.rateLimiter(redis: node.redis, namespace: connection.namespace, configuration: stripe)
+                stripeClient = StripeClient(configuration: stripe, breaker: breaker, rateLimiter: limiter, logger: logger)
+            }
             let stripeEvents = database.map {
-                StripeEventHandler(store: StripeStore(database: $0, logger: logger), plans: plans, queue: queue)
+                StripeEventHandler(store: StripeStore(database: $0, logger: logger), plans: plans, queue: queue, client: stripeClient)
             }
             var dependencies = JobDependencies(
                 redis: node.redis, namespace: connection.namespace, database: database, breakers: breakers, plaid: plaid,
                 stripeEvents: stripeEvents)
-            if let database, let stripe = try StripeConfiguration.fromEnvironment() {
-                let breaker = await breakers.breaker("stripe", policy: .stripe)
-                let limiter = StripeClient.rateLimiter(redis: node.redis, namespace: connection.namespace, configuration: stripe)
+            if let database, let stripeClient {
                 dependencies.stripe = .success(
-                    StripeJobRunner(
-                        client: StripeClient(configuration: stripe, breaker: breaker, rateLimiter: limiter, logger: logger),
-                        store: StripeStore(database: database, logger: logger), plans: plans, logger: logger))
-                logger.info("Stripe jobs enabled", metadata: ["stripe": "\(stripe)", "plans": "\(plans.priceByPlan.keys.sorted())"])
+                    StripeJobRunner(client: stripeClient, store: StripeStore(database: database, logger: logger), plans: plans, logger: logger))
+                logger.info(
+                    "Stripe jobs enabled", metadata: ["stripe": "\(stripeClient.configuration)", "plans": "\(plans.priceByPlan.keys.sorted())"])
             }
             JobCatalog.register(in: registry, dependencies: dependencies)
             // A second SIGTERM/SIGINT stops at once: running jobs are canceled and handed back right away.

@@ -79,7 +79,7 @@ struct BillingRoutes: Sendable {
         let input = try await Self.decode(PlanRequest.self, request)
         let tenant = try Self.tenant(input.tenant)
         try checkPlan(input.plan)
-        let handle = try await jobs.createSubscription(tenant: tenant, plan: input.plan, correlation: context.requestID)
+        let handle = try await jobs.createSubscription(tenant: tenant, plan: input.plan, request: try Self.requestKey(request, context), correlation: context.requestID)
         return try Self.accepted(handle, StripeSubscriptionCreateJob.jobName, tenant)
     }
 
@@ -89,7 +89,8 @@ struct BillingRoutes: Sendable {
         let input = try await Self.decode(PlanRequest.self, request)
         let tenant = try Self.tenant(input.tenant)
         try checkPlan(input.plan)
-        let handle = try await jobs.changePlan(tenant: tenant, subscription: subscription, plan: input.plan, correlation: context.requestID)
+        let handle = try await jobs.changePlan(
+            tenant: tenant, subscription: subscription, plan: input.plan, request: try Self.requestKey(request, context), correlation: context.requestID)
         return try Self.accepted(handle, StripeSubscriptionChangePlanJob.jobName, tenant)
     }
 
@@ -104,7 +105,9 @@ struct BillingRoutes: Sendable {
         case "false", "0": atPeriodEnd = false
         case let other?: throw APIError(.badRequest, code: "invalid_field", "atPeriodEnd: must be true or false, not '\(other)'")
         }
-        let handle = try await jobs.cancel(tenant: tenant, subscription: subscription, atPeriodEnd: atPeriodEnd, correlation: context.requestID)
+        let handle = try await jobs.cancel(
+            tenant: tenant, subscription: subscription, atPeriodEnd: atPeriodEnd, request: try Self.requestKey(request, context),
+            correlation: context.requestID)
         return try Self.accepted(handle, StripeSubscriptionCancelJob.jobName, tenant)
     }
 
@@ -113,7 +116,8 @@ struct BillingRoutes: Sendable {
         let subscription = try Self.subscriptionID(context)
         let input = try await Self.decode(TenantRequest.self, request)
         let tenant = try Self.tenant(input.tenant)
-        let handle = try await jobs.resume(tenant: tenant, subscription: subscription, correlation: context.requestID)
+        let handle = try await jobs.resume(
+            tenant: tenant, subscription: subscription, request: try Self.requestKey(request, context), correlation: context.requestID)
         return try Self.accepted(handle, StripeSubscriptionResumeJob.jobName, tenant)
     }
 
@@ -151,13 +155,19 @@ struct BillingRoutes: Sendable {
         return id
     }
 
-    /// The request's `Idempotency-Key` (scoped to the API key that sent it), else the request's own id.
-    static func operation(_ request: Request, _ context: JobKitRequestContext) throws -> String {
-        guard let key = request.headers[idempotencyHeader] else { return context.requestID }
+    /// The request's `Idempotency-Key`, scoped to the API key that sent it; nil without one.
+    static func requestKey(_ request: Request, _ context: JobKitRequestContext) throws -> String? {
+        guard let key = request.headers[idempotencyHeader] else { return nil }
         guard !key.isEmpty, key.utf8.count <= 200 else {
             throw APIError(.badRequest, code: "invalid_header", "Idempotency-Key: must be 1 to 200 bytes")
         }
-        return "http-" + Digest.sha256Hex((context.identity?.name ?? "-") + "\n" + key).prefix(32)
+        return Digest.sha256Hex((context.identity?.name ?? "-") + "\n" + key)
+    }
+
+    /// The operation a quick call's Stripe keys derive from: the request's scoped `Idempotency-Key`, else a new one.
+    static func operation(_ request: Request, _ context: JobKitRequestContext) throws -> String {
+        guard let key = try requestKey(request, context) else { return "req-" + UUID().uuidString.lowercased() }
+        return "http-" + key.prefix(32)
     }
 
     static func accepted(_ handle: JobHandle, _ jobName: String, _ tenant: String) throws -> Response {
