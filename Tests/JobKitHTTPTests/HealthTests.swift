@@ -185,6 +185,18 @@ struct HealthTests {
             #expect((plaid["rejected"] as? [String: Any])?["duplicate"] as? Int == 1)
             #expect(plaid["accepted"] as? Int == 0)
 
+            // The endpoints' tally: counts in memory, one script call per provider per flush, nothing lost on a
+            // failed flush.
+            let tally = WebhookTally(ledger: ledger, interval: .seconds(3600))
+            for _ in 0..<5 { tally.count(.stripe, .accepted) }
+            tally.count(.stripe, .rejectedAge)
+            #expect(try await ledger.summary(provider: .stripe).received == 4, "nothing is written before a flush")
+            await tally.flush()
+            let flushed = try await ledger.summary(provider: .stripe)
+            #expect(flushed.received == 10 && flushed.accepted == 8 && flushed.rejected.age == 1)
+            await tally.flush()
+            #expect(try await ledger.summary(provider: .stripe).received == 10, "a flush with nothing counted writes nothing")
+
             let keys = WebhookKeys(namespace: h.namespace)
             let buckets = try await h.queue.redis.send(RedisCommand("KEYS", keys.prefix + "stripe:m:*")).array ?? []
             #expect(buckets.count >= 1)

@@ -88,6 +88,10 @@ struct PlaidEndToEndTests {
             try await w.eventually("both webhook jobs") {
                 try await w.jobs(.completed).filter { $0.name == PlaidWebhookJob.jobName }.count == 2
             }
+            // The node's tally writes its counts within 100 ms.
+            try await w.eventually("the webhook counts flushed") {
+                try await WebhookLedger(redis: w.redis, namespace: w.namespace).summary(provider: .plaid).received == 7
+            }
             let summary = try await WebhookLedger(redis: w.redis, namespace: w.namespace).summary(provider: .plaid)
             #expect(summary.accepted == 2 && summary.rejected.duplicate == 1 && summary.rejected.signature == 1)
             #expect(summary.rejected.age == 1 && summary.rejected.malformed == 2)

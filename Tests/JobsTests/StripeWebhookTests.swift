@@ -112,6 +112,27 @@ struct StripeSignatureTests {
     }
 }
 
+@Suite("Stripe event payload")
+struct StripeEventPayloadTests {
+    @Test("the hand-written payload decodes to the same job as JSONEncoder's, for quotes, backslashes, control characters, non-ASCII and invalid UTF-8")
+    func payloadMatchesEncoder() throws {
+        let bodies: [[UInt8]] = [
+            Array(#"{"id":"evt_1","type":"invoice.paid","data":{"object":{"name":"O\"Brien \\ co"}}}"#.utf8),
+            Array("line\nbreak\ttab\u{01}\u{1f} é 日本 🎉 \"q\" \\".utf8),
+            [0x7b, 0xff, 0xfe, 0x22, 0x7d],  // invalid UTF-8: replaced, as String(decoding:as:) does
+            [],
+        ]
+        for body in bodies {
+            let buffer = StripeEventJob.payload(event: "evt_\"1", type: "a\\b", body: body)
+            let decoded = try JSONDecoder().decode(StripeEventJob.self, from: Data(buffer.readableBytesView))
+            let expected = StripeEventJob(event: "evt_\"1", type: "a\\b", body: String(decoding: body, as: UTF8.self))
+            #expect(decoded.event == expected.event && decoded.type == expected.type && decoded.body == expected.body)
+            let viaEncoder = try JSONDecoder().decode(StripeEventJob.self, from: try JSONEncoder().encode(expected))
+            #expect(viaEncoder.body == decoded.body)
+        }
+    }
+}
+
 @Suite("Stripe events", .serialized)
 struct StripeEventTests {
     static let secret = "whsec_test_\(UUID().uuidString.prefix(8))"
@@ -190,6 +211,10 @@ struct StripeEventTests {
             #expect(answers.map(\.0) == [400, 400, 400, 400])
             #expect(answers.map { ($0.1["error"] as? [String: Any])?["code"] as? String }
                 == ["invalid_signature", "stale_signature", "invalid_signature", "malformed_webhook"])
+            // The node's tally writes its counts within 100 ms.
+            try await w.eventually("the webhook counts flushed") {
+                try await WebhookLedger(redis: w.redis, namespace: w.namespace).summary(provider: .stripe).received == 12
+            }
             let summary = try await WebhookLedger(redis: w.redis, namespace: w.namespace).summary(provider: .stripe)
             #expect(summary.accepted == 4 && summary.rejected.duplicate == 4 && summary.rejected.signature == 2)
             #expect(summary.rejected.age == 1 && summary.rejected.malformed == 1)

@@ -29,9 +29,21 @@ public struct WebhookLedger: Sendable {
     ///
     /// - Throws: `RedisError`.
     public func record(provider: WebhookProvider, outcome: WebhookOutcome) async throws {
-        _ = try await redis.run(
-            Self.recordScript, keys: [keys.prefix],
-            arguments: [provider.name, outcome.field, Self.bucketTTLMilliseconds, outcome == .accepted ? 1 : 0])
+        try await record(provider: provider, counts: [outcome: 1])
+    }
+
+    /// Counts several deliveries of `provider` in the current minute, in one script call (``WebhookTally``'s
+    /// flush). Counts under 1 are skipped.
+    ///
+    /// - Throws: `RedisError`.
+    public func record(provider: WebhookProvider, counts: [WebhookOutcome: Int]) async throws {
+        var arguments: [any RESPArgument] = [provider.name, Self.bucketTTLMilliseconds, (counts[.accepted] ?? 0) > 0 ? 1 : 0]
+        for outcome in WebhookOutcome.all {
+            guard let n = counts[outcome], n > 0 else { continue }
+            arguments += [outcome.field, n]
+        }
+        guard arguments.count > 3 else { return }
+        _ = try await redis.run(Self.recordScript, keys: [keys.prefix], arguments: arguments)
     }
 
     /// The last hour of `provider`'s deliveries.
@@ -53,7 +65,7 @@ public struct WebhookLedger: Sendable {
             windowMinutes: Self.windowMinutes)
     }
 
-    /// KEYS[1] = prefix; ARGV = provider, outcome field, bucket TTL (ms), 1 if accepted.
+    /// KEYS[1] = prefix; ARGV = provider, bucket TTL (ms), 1 if any accepted, then outcome field and count pairs.
     /// Builds `<prefix><provider>:m:<minute>` and `<prefix><provider>:last`, as ``WebhookKeys`` does.
     /// Reply: the minute counted.
     static let recordScript = RedisScript(
@@ -62,10 +74,15 @@ public struct WebhookLedger: Sendable {
         local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         local minute = math.floor(now / 60000)
         local bucket = KEYS[1] .. ARGV[1] .. ':m:' .. minute
-        redis.call('HINCRBY', bucket, 'received', 1)
-        redis.call('HINCRBY', bucket, ARGV[2], 1)
-        redis.call('PEXPIRE', bucket, ARGV[3])
-        if ARGV[4] == '1' then redis.call('SET', KEYS[1] .. ARGV[1] .. ':last', now) end
+        local total = 0
+        for i = 4, #ARGV, 2 do
+          local n = tonumber(ARGV[i + 1])
+          redis.call('HINCRBY', bucket, ARGV[i], n)
+          total = total + n
+        end
+        redis.call('HINCRBY', bucket, 'received', total)
+        redis.call('PEXPIRE', bucket, ARGV[2])
+        if ARGV[3] == '1' then redis.call('SET', KEYS[1] .. ARGV[1] .. ':last', now) end
         return minute
         """)
 

@@ -1,11 +1,12 @@
 import Crypto
 import Foundation
+import JobKit
 
 /// Hex digests the stores and jobs key things by (public tokens, webhook bodies).
 public enum Digest {
     /// Lowercase hex of SHA-256 of `bytes`.
     public static func sha256Hex(_ bytes: some DataProtocol) -> String {
-        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        Hex.lowercase(SHA256.hash(data: bytes))
     }
 
     /// Lowercase hex of SHA-256 of the UTF-8 of `text`.

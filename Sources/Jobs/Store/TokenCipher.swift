@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import JobKit
 
 /// Encrypts provider tokens at rest (Plaid access tokens): AES-256-GCM under a key from `JOBKIT_TOKEN_KEY`
 /// (base64 of 32 bytes), with the row it belongs to as associated data, so a ciphertext copied to another row
@@ -27,7 +28,7 @@ public struct TokenCipher: Sendable, CustomStringConvertible {
                 throw TokenCipherError("\(name) must be base64 of 32 bytes (e.g. `openssl rand -base64 32`)")
             }
             let digest = SHA256.hash(data: data)
-            let id = digest.prefix(8).map { String(format: "%02x", $0) }.joined()
+            let id = Hex.lowercase(digest.prefix(8))
             return Key(id: id, key: SymmetricKey(data: data))
         }
         current = try make(key, "JOBKIT_TOKEN_KEY")

@@ -1,5 +1,6 @@
 import Foundation
 import JobKit
+import NIOCore
 
 /// `stripe.event.handle` `{"event", "type", "body"}`: one verified Stripe event (its raw JSON in `body`), enqueued
 /// by `POST /webhooks/stripe` with the event id as idempotency key.
@@ -12,6 +13,54 @@ public struct StripeEventJob: JobPayload {
         self.event = event
         self.type = type
         self.body = body
+    }
+
+    /// The job's payload JSON, written directly: the same document `JSONEncoder` makes (keys `event`, `type`,
+    /// `body`), at a fraction of its cost for a body of a few KiB (on the webhook path the encoder was a tenth of
+    /// the CPU). The body's bytes are read as UTF-8, invalid sequences replaced, as `String(decoding:as:)` does.
+    static func payload(event: String, type: String, body: some Collection<UInt8>) -> ByteBuffer {
+        var out = ByteBuffer()
+        out.reserveCapacity(body.count + event.utf8.count + type.utf8.count + 64)
+        out.writeStaticString("{\"event\":")
+        appendQuoted(event.utf8, to: &out)
+        out.writeStaticString(",\"type\":")
+        appendQuoted(type.utf8, to: &out)
+        out.writeStaticString(",\"body\":")
+        appendQuoted(String(decoding: body, as: UTF8.self).utf8, to: &out)
+        out.writeStaticString("}")
+        return out
+    }
+
+    /// A JSON string of UTF-8 text: `"` and `\\` escaped, control characters as `\\u00XX`, written straight into
+    /// the buffer's memory (room for the worst case, 6 bytes a byte, is made first).
+    static func appendQuoted(_ text: String.UTF8View, to out: inout ByteBuffer) {
+        let hex: StaticString = "0123456789abcdef"
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: text.count * 6 + 2) { raw in
+            var n = 0
+            func put(_ byte: UInt8) {
+                raw[n] = byte
+                n += 1
+            }
+            put(UInt8(ascii: "\""))
+            for byte in text {
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                    put(UInt8(ascii: "\\"))
+                    put(byte)
+                case 0..<0x20:
+                    put(UInt8(ascii: "\\"))
+                    put(UInt8(ascii: "u"))
+                    put(UInt8(ascii: "0"))
+                    put(UInt8(ascii: "0"))
+                    put(hex.utf8Start[Int(byte >> 4)])
+                    put(hex.utf8Start[Int(byte & 0x0f)])
+                default:
+                    put(byte)
+                }
+            }
+            put(UInt8(ascii: "\""))
+            return n
+        }
     }
 }
 
@@ -57,8 +106,8 @@ public struct StripeWebhookIntake: Sendable {
         options.idempotencyKey = "stripe.event:\(head.id)"
         options.idempotencyTTL = dedupeWindow
         options.maxAttempts = 10
-        let job = StripeEventJob(event: head.id, type: head.type, body: String(decoding: body, as: UTF8.self))
-        let handle = try await queue.enqueue(job, options: options)
+        let handle = try await queue.enqueue(
+            JobQueue.Job(name: StripeEventJob.jobName, payload: StripeEventJob.payload(event: head.id, type: head.type, body: body), options: options))
         return .accepted(jobID: handle.id, duplicate: !handle.created, event: head.id, type: head.type)
     }
 }

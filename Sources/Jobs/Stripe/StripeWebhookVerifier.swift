@@ -69,11 +69,15 @@ public struct StripeWebhookVerifier: Sendable {
         }
         guard let timestamp else { throw .malformedHeader }
         guard !signatures.isEmpty else { throw .noV1Signature }
-        var message = Data("\(timestamp).".utf8)
-        message.append(contentsOf: body)
+        let prefix = Array("\(timestamp).".utf8)
         var matched = false
         for key in keys {
-            let expected = Array(HMAC<SHA256>.authenticationCode(for: message, using: key).map { String(format: "%02x", $0) }.joined().utf8)
+            var mac = HMAC<SHA256>(key: key)
+            mac.update(data: prefix)
+            if body.withContiguousStorageIfAvailable({ mac.update(data: UnsafeRawBufferPointer($0)) }) == nil {
+                mac.update(data: Array(body))
+            }
+            let expected = Array(Hex.lowercase(mac.finalize()).utf8)
             for signature in signatures where ConstantTime.equal(signature, expected) { matched = true }
         }
         guard matched else { throw .noMatch }

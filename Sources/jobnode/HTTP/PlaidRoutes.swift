@@ -10,7 +10,8 @@ struct PlaidRoutes: Sendable {
     /// Nil when this process has no Plaid credentials (it cannot fetch verification keys): webhooks get 503.
     let intake: PlaidWebhookIntake?
     let service: PlaidService
-    let ledger: WebhookLedger
+    /// Counts deliveries for `/webhooks/health` (flushed to Redis every 100 ms, not one call per delivery).
+    let tally: WebhookTally
     /// Plaid's webhooks are small; anything larger is refused before it is read.
     static let maxWebhookBytes = 256 * 1024
     static let verificationHeader = HTTPField.Name("Plaid-Verification")!
@@ -37,7 +38,7 @@ struct PlaidRoutes: Sendable {
         do {
             body = try await JobKitHTTP.RequestBody.collect(request, limit: Self.maxWebhookBytes)
         } catch {
-            try? await ledger.record(provider: .plaid, outcome: .rejectedMalformed)
+            tally.count(.plaid, .rejectedMalformed)
             throw error
         }
         let outcome = try await intake.receive(
@@ -45,7 +46,7 @@ struct PlaidRoutes: Sendable {
             now: Int(Date().timeIntervalSince1970))
         switch outcome {
         case .accepted(let jobID, let duplicate, let type, let code):
-            try? await ledger.record(provider: .plaid, outcome: duplicate ? .rejectedDuplicate : .accepted)
+            tally.count(.plaid, duplicate ? .rejectedDuplicate : .accepted)
             return try JSONResponse.make(
                 .ok, PlaidWebhookAnswer(received: true, job: jobID, duplicate: duplicate, type: type, code: code))
         case .rejected(let rejection):
@@ -57,7 +58,7 @@ struct PlaidRoutes: Sendable {
             case .malformed: (ledgerOutcome, code) = (.rejectedMalformed, "malformed_webhook")
             case .algorithm, .signature, .unknownKey: (ledgerOutcome, code) = (.rejectedSignature, "invalid_signature")
             }
-            try? await ledger.record(provider: .plaid, outcome: ledgerOutcome)
+            tally.count(.plaid, ledgerOutcome)
             context.logger.notice("Plaid webhook rejected", metadata: ["reason": "\(rejection)"])
             throw APIError(.badRequest, code: code, rejection.description)
         }

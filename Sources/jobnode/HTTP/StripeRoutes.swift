@@ -10,7 +10,8 @@ import Logging
 struct StripeRoutes: Sendable {
     /// Nil when this process has no `STRIPE_WEBHOOK_SECRET`: deliveries get 503.
     let intake: StripeWebhookIntake?
-    let ledger: WebhookLedger
+    /// Counts deliveries for `/webhooks/health` (flushed to Redis every 100 ms, not one call per delivery).
+    let tally: WebhookTally
     /// Stripe's events are a few KiB; the limit leaves room for the body, escaped, in the job's payload (512 KiB).
     static let maxBytes = 200 * 1024
     static let signatureHeader = HTTPField.Name("Stripe-Signature")!
@@ -22,7 +23,7 @@ struct StripeRoutes: Sendable {
     ) throws -> [HTTPRouteRegistration] {
         let routes = StripeRoutes(
             intake: StripeWebhookVerifier.fromEnvironment().map { StripeWebhookIntake(verifier: $0, queue: queue) },
-            ledger: WebhookLedger(redis: queue.redis, namespace: queue.namespace))
+            tally: WebhookTally(ledger: WebhookLedger(redis: queue.redis, namespace: queue.namespace)))
         let store = database.map { StripeStore(database: $0, logger: logger) }
         let plans = try StripePlans.fromEnvironment()
         let runner = try StripeConfiguration.fromEnvironment().flatMap { configuration in
@@ -53,24 +54,24 @@ struct StripeRoutes: Sendable {
         do {
             body = try await JobKitHTTP.RequestBody.collect(request, limit: Self.maxBytes)
         } catch {
-            try? await ledger.record(provider: .stripe, outcome: .rejectedMalformed)
+            tally.count(.stripe, .rejectedMalformed)
             throw error
         }
         switch try await intake.receive(
             header: request.headers[Self.signatureHeader], body: Array(body.readableBytesView), now: Int(Date().timeIntervalSince1970))
         {
         case .accepted(let jobID, let duplicate, let event, let type):
-            try? await ledger.record(provider: .stripe, outcome: duplicate ? .rejectedDuplicate : .accepted)
+            tally.count(.stripe, duplicate ? .rejectedDuplicate : .accepted)
             return try JSONResponse.make(.ok, StripeWebhookAnswer(received: true, job: jobID, duplicate: duplicate, event: event, type: type))
         case .rejectedSignature(let rejection):
             context.logger.notice("Stripe webhook rejected", metadata: ["reason": "\(rejection)"])
             let stale: Bool
             if case .tooOld = rejection { stale = true } else { stale = false }
-            try? await ledger.record(provider: .stripe, outcome: stale ? .rejectedAge : .rejectedSignature)
+            tally.count(.stripe, stale ? .rejectedAge : .rejectedSignature)
             throw APIError(.badRequest, code: stale ? "stale_signature" : "invalid_signature", rejection.description)
         case .malformed(let why):
             context.logger.notice("Stripe webhook rejected", metadata: ["reason": "\(why)"])
-            try? await ledger.record(provider: .stripe, outcome: .rejectedMalformed)
+            tally.count(.stripe, .rejectedMalformed)
             throw APIError(.badRequest, code: "malformed_webhook", why)
         }
     }

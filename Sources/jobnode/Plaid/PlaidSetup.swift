@@ -44,7 +44,7 @@ enum PlaidSetup {
             PlaidWebhookIntake(verifier: PlaidWebhookVerifier(client: PlaidClient(configuration: $0)), queue: queue)
         }
         return PlaidRoutes(
-            intake: intake, service: PlaidService(queue: queue), ledger: WebhookLedger(redis: queue.redis, namespace: queue.namespace)
+            intake: intake, service: PlaidService(queue: queue), tally: WebhookTally(ledger: WebhookLedger(redis: queue.redis, namespace: queue.namespace))
         ).registrations
     }
 }
