@@ -11,14 +11,19 @@ enum LimitScripts {
             if cost > limit then return 0, limit, -1 end
             local w = math.floor(now / period)
             local k = base .. 'fw:' .. w
-            local used = tonumber(redis.call('GET', k) or '0')
-            if used + cost <= limit then
-              if spend then
-                redis.call('INCRBY', k, cost)
-                redis.call('PEXPIRE', k, (w + 1) * period - now + 1)
+            if spend then
+              -- Spend first, undo on a denial: one command when allowed (the TTL is set by the window's first spend).
+              local used = redis.call('INCRBY', k, cost)
+              if used <= limit then
+                if used == cost then redis.call('PEXPIRE', k, (w + 1) * period - now + 1) end
+                return 1, limit - used, 0
               end
-              return 1, limit - used - cost, 0
+              redis.call('DECRBY', k, cost)
+              redis.call('PEXPIRE', k, (w + 1) * period - now + 1)
+              return 0, math.max(0, limit - used + cost), (w + 1) * period - now
             end
+            local used = tonumber(redis.call('GET', k) or '0')
+            if used + cost <= limit then return 1, limit - used - cost, 0 end
             return 0, math.max(0, limit - used), (w + 1) * period - now
           elseif code == 2 then
             if cost > limit then return 0, limit, -1 end
@@ -47,15 +52,24 @@ enum LimitScripts {
             if cost > limit then return 0, limit, -1 end
             local w = math.floor(now / period)
             local ck = base .. 'sw:' .. w
-            local cur = tonumber(redis.call('GET', ck) or '0')
             local prev = tonumber(redis.call('GET', base .. 'sw:' .. (w - 1)) or '0')
             local inside = (period - (now - w * period)) / period
-            local estimate = prev * inside + cur
-            if estimate + cost <= limit then
-              if spend then
-                redis.call('INCRBY', ck, cost)
-                redis.call('PEXPIRE', ck, 2 * period + 1)
+            local cur
+            if spend then
+              -- Spend first, undo on a denial: one command for the current window when allowed.
+              local after = redis.call('INCRBY', ck, cost)
+              if prev * inside + after <= limit then
+                if after == cost then redis.call('PEXPIRE', ck, 2 * period + 1) end
+                return 1, math.floor(limit - prev * inside - after), 0
               end
+              redis.call('DECRBY', ck, cost)
+              redis.call('PEXPIRE', ck, 2 * period + 1)
+              cur = after - cost
+            else
+              cur = tonumber(redis.call('GET', ck) or '0')
+            end
+            local estimate = prev * inside + cur
+            if not spend and estimate + cost <= limit then
               return 1, math.floor(limit - estimate - cost), 0
             end
             local retry
@@ -133,7 +147,14 @@ enum LimitScripts {
                   return tostring(v)
                 end)
               end
-              local suffix = 'rl:' .. lim_esc(d.name) .. ':' .. lim_esc(k) .. ':'
+              local suffix
+              if k == '' then
+                -- Keyless: the same suffix for every job of this call, escaped once.
+                if d._suffix == nil then d._suffix = 'rl:' .. lim_esc(d.name) .. '::' end
+                suffix = d._suffix
+              else
+                suffix = 'rl:' .. lim_esc(d.name) .. ':' .. lim_esc(k) .. ':'
+              end
               checks[#checks + 1] = {d, suffix}
               local code = tonumber(d.code or 0)
               local conc = tonumber(d.concurrency or 0)
