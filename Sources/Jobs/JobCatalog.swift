@@ -5,7 +5,8 @@ import Logging
 ///
 /// The Plaid jobs, Stripe's event handling and `stripe.customer.ensure` are registered on every node: where a node
 /// lacks what they need, as unavailable (back to `scheduled`, no attempt spent). The maintenance and report jobs back
-/// the default schedules. Notifications (`notifications.send`) have no handler yet.
+/// the default schedules. Notifications (`notifications.send`) need a database: without one they wait in
+/// `scheduled` (no attempt spent) for a node that has it.
 public enum JobCatalog {
     /// Registers every domain job's handler, giving each the dependencies it uses.
     public static func register(in registry: JobRegistry, dependencies: JobDependencies) {
@@ -25,6 +26,13 @@ public enum JobCatalog {
         switch dependencies.stripe {
         case .success(let runner): runner.register(in: registry)
         case .failure(let reason): StripeJobRunner.registerUnavailable(in: registry, reason: reason.description)
+        }
+        if let notifications = dependencies.notifications {
+            notifications.register(in: registry)
+        } else {
+            registry.registerRaw(NotificationSendJob.jobName) { _, _ in
+                throw JobRetryLater(after: .seconds(60), reason: "this node has no database (--database, DATABASE_URL): it cannot deliver notifications")
+            }
         }
         if let stripe = dependencies.stripeEvents {
             stripe.register(in: registry)

@@ -17,6 +17,8 @@ public struct JobDependencies: Sendable {
     public var plaid: Result<PlaidJobRunner, ProviderUnavailable>
     /// Stripe event handling, when the node has a database (it needs no Stripe key).
     public var stripeEvents: StripeEventHandler?
+    /// Notification delivery, when the node has a database.
+    public var notifications: NotificationSender?
     /// Stripe operations, when the node has `STRIPE_SECRET_KEY` and a database; else why not.
     public var stripe: Result<StripeJobRunner, ProviderUnavailable> = .failure(ProviderUnavailable("no STRIPE_SECRET_KEY or no database"))
 

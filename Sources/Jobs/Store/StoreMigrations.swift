@@ -16,6 +16,7 @@ public enum StoreMigrations {
             ]),
         Migration(version: 2, name: "plaid", statements: plaid),
         Migration(version: 3, name: "stripe", statements: stripe),
+        Migration(version: 4, name: "notifications", statements: notifications),
     ]
 
     /// Stripe customers, subscriptions, invoices and the ledger of Stripe events (keyed by event id), and the
@@ -78,6 +79,60 @@ public enum StoreMigrations {
         )
         """,
         "CREATE INDEX stripe_events_received ON stripe_events (received_at DESC)",
+    ]
+
+    /// Notifications: the inbox (one row per notification id, with read state and what it collapsed into), each
+    /// channel's delivery, the channels a tenant (or one of its users) has, and per-user opt-outs per kind.
+    static let notifications: [String] = [
+        """
+        CREATE TABLE notification_channels (
+          tenant_id text NOT NULL REFERENCES tenants(id),
+          user_id text NOT NULL DEFAULT '',
+          inbox boolean NOT NULL DEFAULT true,
+          email text,
+          webhook_url text,
+          updated_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (tenant_id, user_id)
+        )
+        """,
+        """
+        CREATE TABLE notification_optouts (
+          tenant_id text NOT NULL REFERENCES tenants(id),
+          user_id text NOT NULL,
+          kind text NOT NULL,
+          PRIMARY KEY (tenant_id, user_id, kind)
+        )
+        """,
+        """
+        CREATE TABLE notifications (
+          notification_id text PRIMARY KEY,
+          tenant_id text NOT NULL REFERENCES tenants(id),
+          user_id text NOT NULL DEFAULT '',
+          kind text NOT NULL,
+          subject text NOT NULL DEFAULT '',
+          title text NOT NULL,
+          body text NOT NULL,
+          data jsonb NOT NULL DEFAULT '{}',
+          outcome text NOT NULL DEFAULT 'pending',
+          collapsed_into text,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          read_at timestamptz
+        )
+        """,
+        "CREATE INDEX notifications_inbox ON notifications (tenant_id, user_id, created_at DESC)",
+        "CREATE INDEX notifications_collapse ON notifications (tenant_id, user_id, kind, subject, created_at DESC)",
+        """
+        CREATE TABLE notification_deliveries (
+          notification_id text NOT NULL REFERENCES notifications(notification_id),
+          channel text NOT NULL,
+          status text NOT NULL,
+          attempts integer NOT NULL DEFAULT 0,
+          last_error text,
+          provider_id text,
+          sent_at timestamptz,
+          PRIMARY KEY (notification_id, channel)
+        )
+        """,
     ]
 
     /// Plaid items, institutions, accounts with their balance history, transactions, tenants' category rules

@@ -121,6 +121,11 @@ struct RunCommand: AsyncParsableCommand {
             var dependencies = JobDependencies(
                 redis: node.redis, namespace: connection.namespace, database: database, breakers: breakers, plaid: plaid,
                 stripeEvents: stripeEvents)
+            dependencies.notifications = database.map {
+                NotificationSender(
+                    store: NotificationStore(database: $0, logger: logger), email: EmailClient.fromEnvironment(),
+                    signer: NotificationWebhookSigner.fromEnvironment())
+            }
             if let database, let stripeClient {
                 dependencies.stripe = .success(
                     StripeJobRunner(client: stripeClient, store: StripeStore(database: database, logger: logger), plans: plans, logger: logger))
