@@ -13,8 +13,12 @@ public enum JobCatalog {
         registry.register(NightlyMaintenanceJob.self, timeout: .seconds(600)) { _, context in
             try await NightlyMaintenanceJob.run(context)
         }
-        registry.register(MonthlyReportJob.self, timeout: .seconds(600)) { job, context in
-            try await MonthlyReportJob.run(job, context)
+        if let reports = dependencies.reports {
+            reports.register(in: registry)
+        } else {
+            registry.registerRaw(MonthlyReportJob.jobName) { _, _ in
+                throw JobRetryLater(after: .seconds(60), reason: "this node has no database (--database, DATABASE_URL): it cannot build reports")
+            }
         }
         registry.register(SessionCleanupJob.self, timeout: .seconds(600)) { _, context in
             try await SessionCleanupJob.run(context)

@@ -17,6 +17,8 @@ public struct JobDependencies: Sendable {
     public var plaid: Result<PlaidJobRunner, ProviderUnavailable>
     /// Stripe event handling, when the node has a database (it needs no Stripe key).
     public var stripeEvents: StripeEventHandler?
+    /// Monthly reports, when the node has a database.
+    public var reports: MonthlyReportBuilder?
     /// Notification delivery, when the node has a database.
     public var notifications: NotificationSender?
     /// Stripe operations, when the node has `STRIPE_SECRET_KEY` and a database; else why not.

@@ -19,14 +19,3 @@ public struct NightlyMaintenanceJob: JobPayload {
         }
     }
 }
-
-/// `reports.monthly`: the monthly report run (its PostgreSQL-backed body arrives with the reports issue).
-public struct MonthlyReportJob: JobPayload {
-    public static let jobName = "reports.monthly"
-    public var month: String?
-    public init(month: String? = nil) { self.month = month }
-
-    static func run(_ job: MonthlyReportJob, _ context: JobContext) async throws {
-        context.logger.info("Monthly report run", metadata: ["month": "\(job.month ?? "previous")"])
-    }
-}

@@ -46,6 +46,13 @@ public final class JobQueue: Sendable {
             self.payload = payload
             self.options = options
         }
+
+        /// A typed job, encoded now (each job of a bulk enqueue with options of its own, say an idempotency key).
+        ///
+        /// - Throws: `QueueError` `encodingFailed`.
+        public init<J: JobPayload>(_ job: J, options: EnqueueOptions = .init()) throws {
+            self.init(name: J.jobName, payload: try JobQueue.encode(job), options: options)
+        }
     }
 
     /// Enqueues a typed job.

@@ -17,6 +17,7 @@ public enum StoreMigrations {
         Migration(version: 2, name: "plaid", statements: plaid),
         Migration(version: 3, name: "stripe", statements: stripe),
         Migration(version: 4, name: "notifications", statements: notifications),
+        Migration(version: 5, name: "reports", statements: reports),
     ]
 
     /// Stripe customers, subscriptions, invoices and the ledger of Stripe events (keyed by event id), and the
@@ -79,6 +80,23 @@ public enum StoreMigrations {
         )
         """,
         "CREATE INDEX stripe_events_received ON stripe_events (received_at DESC)",
+    ]
+
+    /// Reports: one row per tenant, kind and period, with every format.
+    static let reports: [String] = [
+        """
+        CREATE TABLE reports (
+          tenant_id text NOT NULL REFERENCES tenants(id),
+          kind text NOT NULL,
+          period text NOT NULL,
+          formats text[] NOT NULL,
+          json jsonb NOT NULL,
+          csv text NOT NULL,
+          svg text NOT NULL,
+          created_at timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (tenant_id, kind, period)
+        )
+        """
     ]
 
     /// Notifications: the inbox (one row per notification id, with read state and what it collapsed into), each

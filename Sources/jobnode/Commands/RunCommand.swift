@@ -121,6 +121,7 @@ struct RunCommand: AsyncParsableCommand {
             var dependencies = JobDependencies(
                 redis: node.redis, namespace: connection.namespace, database: database, breakers: breakers, plaid: plaid,
                 stripeEvents: stripeEvents)
+            dependencies.reports = database.map { MonthlyReportBuilder(store: ReportStore(database: $0, logger: logger), queue: queue) }
             dependencies.notifications = database.map {
                 NotificationSender(
                     store: NotificationStore(database: $0, logger: logger), email: EmailClient.fromEnvironment(),
