@@ -23,6 +23,15 @@ public enum JobCatalog {
         registry.register(SessionCleanupJob.self, timeout: .seconds(600)) { _, context in
             try await SessionCleanupJob.run(context)
         }
+        if let database = dependencies.database {
+            registry.register(MaintenanceRetentionJob.self, timeout: .seconds(1800), returning: [String: Int].self) { job, context in
+                try await MaintenanceRetentionJob.run(job, database: database, logger: context.logger)
+            }
+        } else {
+            registry.registerRaw(MaintenanceRetentionJob.jobName) { _, _ in
+                throw JobRetryLater(after: .seconds(60), reason: "this node has no database (--database, DATABASE_URL): it cannot apply retention")
+            }
+        }
         switch dependencies.plaid {
         case .success(let plaid): plaid.register(in: registry)
         case .failure(let reason): PlaidJobRunner.registerUnavailable(in: registry, reason: reason)

@@ -287,4 +287,33 @@ struct StripeBillingTests {
             }
         }
     }
+
+    @Test("stripe.subscriptions.reconcile repairs a row that drifted from Stripe, and a second run finds nothing")
+    func reconcile() async throws {
+        try await Localstripe.with { stripe in
+            try await PlaidWorld.with { w in
+                let individual = try await stripe.price(product: "prod_individual", amount: 500)
+                let customer = try #require(try await stripe.post("/v1/customers", [("metadata[tenant]", "t5")])["id"] as? String)
+                let card = try #require(try await stripe.post("/v1/payment_methods/pm_card_visa/attach", [("customer", customer)])["id"] as? String)
+                try await stripe.post("/v1/customers/\(customer)", [("invoice_settings[default_payment_method]", card)])
+                let store = StripeStore(database: w.database, logger: PlaidWorld.logger)
+                try await store.linkCustomer(tenant: "t5", customer: customer, email: nil)
+                try w.startNode("a", queues: StripeBillingJobs.queueName, environment: Self.environment(stripe, plans: "individual:\(individual)"))
+                let row = try await StripeBillingJobs(queue: w.queue).createSubscription(tenant: "t5", plan: "individual")
+                    .result(as: StripeStore.SubscriptionRow.self, timeout: .seconds(60))
+                // A lost webhook, an operator's mistake: the row says something Stripe does not.
+                try await PlaidWorld.admin(
+                    w.databaseURL,
+                    "UPDATE subscriptions SET status = 'past_due', plan = 'family', cancel_at_period_end = true WHERE subscription_id = '\(row.subscription)'")
+                func reconcile() async throws -> SubscriptionService.ReconcileResult {
+                    try await w.queue.enqueue(StripeSubscriptionsReconcileJob(), options: EnqueueOptions(queue: StripeBillingJobs.queueName))
+                        .result(as: SubscriptionService.ReconcileResult.self, timeout: .seconds(60))
+                }
+                #expect(try await reconcile() == .init(checked: 1, repaired: 1, missing: 0))
+                let fixed = try #require(try await store.subscription(row.subscription, tenant: "t5"))
+                #expect(fixed.status == "active" && fixed.plan == "individual" && !fixed.cancelAtPeriodEnd)
+                #expect(try await reconcile() == .init(checked: 1, repaired: 0, missing: 0))
+            }
+        }
+    }
 }

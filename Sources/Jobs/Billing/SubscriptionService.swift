@@ -122,6 +122,49 @@ public struct SubscriptionService: Sendable {
         return try await row(subscription, tenant: tenant)
     }
 
+    /// What a reconcile found.
+    public struct ReconcileResult: Sendable, Codable, Equatable {
+        public var checked: Int
+        public var repaired: Int
+        /// Subscriptions Stripe no longer has (left as they are, logged).
+        public var missing: Int
+    }
+
+    /// Compares every subscription row that still bills with Stripe's object and rewrites the rows that drifted
+    /// (status, plan, period end, cancel at period end), logging each repair at notice with what changed. Safe to
+    /// run twice and in parallel: a repair writes Stripe's state stamped with Stripe's time, so an older write
+    /// never wins.
+    public func reconcile(logger: Logger) async throws -> ReconcileResult {
+        var result = ReconcileResult(checked: 0, repaired: 0, missing: 0)
+        for row in try await store.subscriptions(tenant: nil) where !Self.ended.contains(row.status) {
+            try Task.checkCancellation()
+            result.checked += 1
+            let current: StripeResponse<StripeSubscription>
+            do {
+                current = try await client.subscription(row.subscription)
+            } catch let error as StripeAPIError where error.status == 404 {
+                result.missing += 1
+                logger.warning("subscription missing at Stripe", metadata: ["tenant": "\(row.tenant)", "stripe.subscription": "\(row.subscription)"])
+                continue
+            }
+            let s = current.value
+            let plan = plans.plan(forPrice: s.priceID)
+            let periodEndMs = s.currentPeriodEnd.map { Int64($0) * 1000 }
+            var drift: [String] = []
+            if s.status != row.status { drift.append("status \(row.status) → \(s.status)") }
+            if plan != row.plan { drift.append("plan \(row.plan ?? "-") → \(plan ?? "-")") }
+            if s.cancelAtPeriodEnd != row.cancelAtPeriodEnd { drift.append("cancelAtPeriodEnd \(row.cancelAtPeriodEnd) → \(s.cancelAtPeriodEnd)") }
+            if periodEndMs != row.currentPeriodEndMs { drift.append("currentPeriodEnd \(row.currentPeriodEndMs ?? 0) → \(periodEndMs ?? 0)") }
+            guard !drift.isEmpty else { continue }
+            try await store.database.transaction(logger: logger) { c in try await record(current, tenant: row.tenant, on: c) }
+            result.repaired += 1
+            logger.notice(
+                "subscription repaired from Stripe",
+                metadata: ["tenant": "\(row.tenant)", "stripe.subscription": "\(row.subscription)", "drift": "\(drift.joined(separator: "; "))"])
+        }
+        return result
+    }
+
     // MARK: Helpers
 
     /// Statuses of a subscription that no longer bills.

@@ -75,6 +75,14 @@ public struct StripePaymentMethodDetachJob: JobPayload {
     }
 }
 
+/// `stripe.subscriptions.reconcile` `{}` → `{"checked", "repaired", "missing"}`: every subscription row that still
+/// bills compared with Stripe and repaired where it drifted (``SubscriptionService/reconcile(logger:)``); the
+/// nightly maintenance enqueues it.
+public struct StripeSubscriptionsReconcileJob: JobPayload {
+    public static let jobName = "stripe.subscriptions.reconcile"
+    public init() {}
+}
+
 /// Enqueues the billing jobs, on the seed's `high_priority` queue (payments), as services and the HTTP API do.
 ///
 /// `request` is the caller's own idempotency key for the request (the HTTP API passes its `Idempotency-Key` header,

@@ -46,7 +46,7 @@ public struct StripeJobRunner: Sendable {
     public static let jobNames = [
         StripeCustomerEnsureJob.jobName, StripeSubscriptionCreateJob.jobName, StripeSubscriptionChangePlanJob.jobName,
         StripeSubscriptionCancelJob.jobName, StripeSubscriptionResumeJob.jobName, StripePaymentMethodAttachJob.jobName,
-        StripePaymentMethodDetachJob.jobName,
+        StripePaymentMethodDetachJob.jobName, StripeSubscriptionsReconcileJob.jobName,
     ]
 
     public func register(in registry: JobRegistry) {
@@ -81,6 +81,10 @@ public struct StripeJobRunner: Sendable {
                 try await payments.attach(
                     tenant: job.tenant, paymentMethod: job.paymentMethod, makeDefault: job.makeDefault ?? true, operation: context.id)
             }
+        }
+        registry.register(StripeSubscriptionsReconcileJob.self, timeout: .seconds(1800), returning: SubscriptionService.ReconcileResult.self) {
+            _, context in
+            try await Self.mapped { try await subscriptions.reconcile(logger: context.logger) }
         }
         registry.register(StripePaymentMethodDetachJob.self, timeout: timeout) { job, context in
             try await Self.mapped { try await payments.detach(tenant: job.tenant, paymentMethod: job.paymentMethod, operation: context.id) }
