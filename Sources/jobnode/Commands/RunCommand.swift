@@ -15,7 +15,11 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var http: HTTPOptions
     @OptionGroup var telemetry: ObservabilityOptions
     @OptionGroup var store: DatabaseOptions
-    @Option(name: .long, help: "Queues and weights, e.g. high:5,low:1.") var queues: String = "default"
+    /// The seed's layout (webhooks and payments, syncs, notifications, reports, maintenance), plus `default` for jobs
+    /// enqueued without a queue.
+    static let defaultQueues = "high_priority:6,medium_priority:3,default:2,notifications:2,reports:1,maintenance:1"
+    @Option(name: .long, help: "Queues and weights, e.g. high:5,low:1 (default: the seed's layout, \(RunCommand.defaultQueues)).")
+    var queues: String = RunCommand.defaultQueues
     @Flag(name: .long, help: "Claim in the listed order instead of by weight.") var strict = false
     @Option(name: .long, help: "Jobs run at once.") var concurrency: Int = 10
     @Option(name: .long, help: "Node name (default hostname:pid).") var name: String?
