@@ -35,6 +35,8 @@ struct PlaidJobsTests {
             let jobs = PlaidJobs(queue: w.queue)
             let first = try await jobs.refreshBalances(tenant: "t1", item: item).result(as: PlaidSyncResult.self, timeout: .seconds(30))
             #expect(first.modified == 0)
+            // A low-balance threshold of 100: the checking account goes under it with this refresh.
+            try await w.store.setLowBalanceThreshold(tenant: "t1", amount: 100)
             try await w.plaid.control(.POST, "/_fake/items/\(item)/balances", ["account_id": checking, "current": 99.99, "available": 89.99])
             let second = try await jobs.refreshBalances(tenant: "t1", item: item).result(as: PlaidSyncResult.self, timeout: .seconds(30))
             #expect(second.modified == 1)
@@ -49,6 +51,9 @@ struct PlaidJobsTests {
                 try await w.queue.job(sixth.id, queue: PlaidJobs.queue)?.state == .scheduled
             }
             #expect(try await w.plaid.calls(endpoint: "/accounts/balance/get").count == 5)
+            // The crossing was told once (later refreshes stayed under the threshold: no new crossing).
+            let low = try await w.jobs(.ready, queue: NotificationSendJob.queue).filter { $0.payload.contains("low_balance") }
+            #expect(low.count == 1 && low.first?.payload.contains("89.99") == true, "\(low.map(\.payload))")
             let limits = try await LimitStore(redis: w.redis, namespace: w.namespace).list()
             #expect(Set(limits.map(\.limit.name)).isSuperset(of: PlaidJobs.defaultLimits.map(\.name)))
             #expect((limits.first { $0.limit.name == "plaid-balance-item" }?.deniedTotal ?? 0) >= 1)

@@ -234,9 +234,14 @@ struct StripeEventTests {
 
             // `updated` (newer: cancel at period end) delivered before `created` (older) of another subscription: the
             // updated state stands.
-            let updated = try StripeFixtures.event(
-                "localstripe.customer.subscription.created.json", id: "evt_upd2", type: "customer.subscription.updated", created: base + 50,
-                object: ["id": "sub_out_of_order", "cancel_at_period_end": true])
+            var updatedJSON = try JSONSerialization.jsonObject(
+                with: Data(try StripeFixtures.event(
+                    "localstripe.customer.subscription.created.json", id: "evt_upd2", type: "customer.subscription.updated", created: base + 50,
+                    object: ["id": "sub_out_of_order", "cancel_at_period_end": true]))) as! [String: Any]
+            var updatedData = updatedJSON["data"] as! [String: Any]
+            updatedData["previous_attributes"] = ["cancel_at_period_end": false]
+            updatedJSON["data"] = updatedData
+            let updated = Array(try JSONSerialization.data(withJSONObject: updatedJSON, options: [.sortedKeys]))
             let older = try StripeFixtures.event(
                 "localstripe.customer.subscription.created.json", id: "evt_new2", created: base + 40, object: ["id": "sub_out_of_order"])
             for body in [updated, older] { #expect(try await Self.deliver(body, header: Self.signed(body), port: port!).0 == 200) }
@@ -245,6 +250,10 @@ struct StripeEventTests {
             }
             let ooo = try #require(try await stripe.subscription("sub_out_of_order", tenant: "t1"))
             #expect(ooo.cancelAtPeriodEnd && ooo.status == "active")
+            // The applied `updated` says what changed (cancel at period end): the tenant is told, once.
+            try await w.eventually("subscription_changed enqueued") {
+                try await w.jobs(.ready, queue: "notifications").contains { $0.payload.contains("subscription_changed") }
+            }
         }
     }
 }

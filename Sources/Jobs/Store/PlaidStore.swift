@@ -253,6 +253,45 @@ public struct PlaidStore: Sendable {
 
     /// Upserts the item's accounts with their balances, and adds a history row for each account whose balances
     /// changed (or are seen for the first time), in one transaction. Returns the number of history rows added.
+    /// A depository account whose balance just went under the tenant's low-balance threshold.
+    public struct LowBalance: Sendable, Equatable {
+        public var account: String
+        public var name: String
+        public var balance: String
+        public var threshold: String
+        public var currency: String?
+    }
+
+    /// Accounts among `accounts` whose latest balance (available, else current) is under the tenant's
+    /// `low_balance_threshold` while the one before was not (or there was none): a crossing, not a state, so a
+    /// balance that stays low is reported once. None when the tenant has no threshold.
+    public func lowBalanceCrossings(tenant: String, accounts: [String]) async throws -> [LowBalance] {
+        var out: [LowBalance] = []
+        for try await (account, name, balance, threshold, currency) in try await client.query(
+            """
+            WITH t AS (SELECT low_balance_threshold AS th FROM tenants WHERE id = \(tenant) AND low_balance_threshold IS NOT NULL),
+                 h AS (SELECT account_id, COALESCE(available, current) AS bal,
+                              row_number() OVER (PARTITION BY account_id ORDER BY observed_at DESC, id DESC) AS rn
+                       FROM account_balances WHERE tenant_id = \(tenant) AND account_id = ANY(\(accounts)))
+            SELECT a.account_id, a.name, n.bal::text, t.th::text, a.currency
+            FROM t, accounts a JOIN h n ON n.account_id = a.account_id AND n.rn = 1
+            LEFT JOIN h p ON p.account_id = a.account_id AND p.rn = 2
+            WHERE a.tenant_id = \(tenant) AND a.type = 'depository' AND n.bal < t.th AND (p.bal IS NULL OR p.bal >= t.th)
+            ORDER BY a.account_id
+            """, logger: logger
+        ).decode((String, String, String, String, String?).self) {
+            out.append(LowBalance(account: account, name: name, balance: balance, threshold: threshold, currency: currency))
+        }
+        return out
+    }
+
+    /// Sets (or, with nil, removes) the tenant's low-balance threshold.
+    public func setLowBalanceThreshold(tenant: String, amount: Decimal?) async throws {
+        try await client.query("INSERT INTO tenants (id) VALUES (\(tenant)) ON CONFLICT (id) DO NOTHING", logger: logger)
+        try await client.query(
+            "UPDATE tenants SET low_balance_threshold = \(amount.map(Self.text))::numeric WHERE id = \(tenant)", logger: logger)
+    }
+
     @discardableResult
     public func upsertAccounts(tenant: String, item: String, accounts: [PlaidAccount]) async throws -> Int {
         try await database.transaction(logger: logger) { connection in

@@ -18,6 +18,7 @@ public enum StoreMigrations {
         Migration(version: 3, name: "stripe", statements: stripe),
         Migration(version: 4, name: "notifications", statements: notifications),
         Migration(version: 5, name: "reports", statements: reports),
+        Migration(version: 6, name: "low_balance", statements: ["ALTER TABLE tenants ADD COLUMN low_balance_threshold numeric"]),
     ]
 
     /// Stripe customers, subscriptions, invoices and the ledger of Stripe events (keyed by event id), and the

@@ -79,6 +79,18 @@ public struct StripeEventHandler: Sendable {
             }
             let written = try await store.applySubscription(
                 s, tenant: tenant, plan: plans.plan(forPrice: s.priceID), eventID: e.id, created: stamp, on: c)
+            // A plan or status change (Stripe lists what changed in `previous_attributes`) is told to the tenant.
+            if written, e.type == "customer.subscription.updated",
+                let changed = try? JSONDecoder().decode(StripePreviousAttributes.self, from: body).keys,
+                !changed.isDisjoint(with: ["items", "plan", "status", "cancel_at_period_end"])
+            {
+                try await notify(
+                    tenant: tenant, kind: "subscription_changed", id: "stripe:\(e.id)",
+                    data: [
+                        "subscription": s.id, "plan": plans.plan(forPrice: s.priceID) ?? "-", "status": s.status,
+                        "cancelAtPeriodEnd": "\(s.cancelAtPeriodEnd)",
+                    ], correlation: context.correlationID)
+            }
             return (written ? "applied" : "stale", tenant)
         case "invoice.payment_succeeded", "invoice.paid", "invoice.payment_failed":
             let i = try decode(StripeInvoice.self, body, e)
@@ -133,5 +145,23 @@ extension Optional {
     func asyncFlatMap<U>(_ body: (Wrapped) async throws -> U?) async rethrows -> U? {
         guard let self else { return nil }
         return try await body(self)
+    }
+}
+
+/// The names of `data.previous_attributes` of an `*.updated` event (what changed).
+struct StripePreviousAttributes: Decodable {
+    var keys: Set<String>
+    /// Any JSON value, not read.
+    struct Ignored: Decodable {
+        init(from decoder: any Decoder) throws {}
+    }
+    struct DataField: Decodable {
+        var previous: [String: Ignored]?
+        enum CodingKeys: String, CodingKey { case previous = "previous_attributes" }
+    }
+    enum CodingKeys: String, CodingKey { case data }
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        keys = Set(try c.decode(DataField.self, forKey: .data).previous?.keys.map { $0 } ?? [])
     }
 }

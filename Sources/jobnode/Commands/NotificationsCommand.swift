@@ -8,7 +8,7 @@ import Logging
 struct NotificationsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notifications", abstract: "Show a tenant's notifications and set where they go.",
-        subcommands: [List.self, Channels.self, OptOut.self, Secret.self])
+        subcommands: [List.self, Channels.self, OptOut.self, LowBalance.self, Secret.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A tenant's notifications, newest first.")
@@ -73,6 +73,30 @@ struct NotificationsCommand: AsyncParsableCommand {
                 try await NotificationStore(database: database, logger: CLI.quietLogger).setOptOut(
                     tenant: tenant, user: user, kind: kind, optedOut: !undo)
                 print("\(tenant)/\(user) \(undo ? "receives" : "no longer receives") \(kind)")
+            }
+        }
+    }
+
+    struct LowBalance: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "low-balance", abstract: "Set (or with --off, remove) the tenant's low-balance threshold: a balance refresh that takes a depository account under it notifies low_balance.")
+        @OptionGroup var store: DatabaseOptions
+        @Option(name: .long, help: "The tenant.") var tenant: String
+        @Option(name: .long, help: "The threshold, in the accounts' currency (e.g. 100 or 99.50).") var below: String?
+        @Flag(name: .long, help: "No threshold.") var off = false
+
+        func validate() throws {
+            guard (below != nil) != off else { throw ValidationError("give --below AMOUNT or --off") }
+            if let below, Decimal(string: below) == nil || below.contains(where: { !"0123456789.".contains($0) }) {
+                throw ValidationError("--below must be a non-negative decimal amount, not '\(below)'")
+            }
+        }
+
+        func run() async throws {
+            try await store.withStore { database in
+                let store = PlaidStore(database: database, cipher: nil, logger: CLI.quietLogger)
+                try await store.setLowBalanceThreshold(tenant: tenant, amount: below.flatMap { Decimal(string: $0) })
+                print(below.map { "\(tenant): low balance under \($0)" } ?? "\(tenant): no low-balance threshold")
             }
         }
     }
