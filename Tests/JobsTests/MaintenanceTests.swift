@@ -27,7 +27,7 @@ struct MaintenanceTests {
             for i in 0..<12 {
                 let age = i < 8 ? 200 : 5
                 sql += "INSERT INTO notifications (notification_id, tenant_id, kind, title, body, outcome, created_at) VALUES ('n\(i)', 't1', 'k', 't', 'b', 'sent', now() - interval '\(age) days');\n"
-                sql += "INSERT INTO notification_deliveries (notification_id, channel, status) VALUES ('n\(i)', 'inbox', 'sent');\n"
+                sql += "INSERT INTO notification_deliveries (tenant_id, notification_id, channel, status) VALUES ('t1', 'n\(i)', 'inbox', 'sent');\n"
             }
             for i in 0..<5 {
                 let age = i < 3 ? 800 : 30

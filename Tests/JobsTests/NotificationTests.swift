@@ -90,7 +90,7 @@ struct NotificationTests {
             #expect(header == "t=\(t),v1=\(expected.map { String(format: "%02x", $0) }.joined())")
             #expect(headers["jobkit-notification-id"] == "n1" && body.contains(#""kind":"payment_failed""#))
             #expect(!body.contains(Self.signingKey) && !body.contains(secret))
-            let inbox = try await store.inbox(tenant: "t1")
+            let inbox = try await store.inbox(tenant: "t1")  // delivered to the inbox channel
             #expect(inbox.count == 1 && inbox.first?.notification == "n1" && inbox.first?.readAtMs == nil && inbox.first?.outcome == "sent")
             #expect(try await store.markRead(tenant: "t1", notification: "n1"))
             #expect(try await !store.markRead(tenant: "t2", notification: "n1"), "another tenant cannot touch it")
@@ -105,6 +105,7 @@ struct NotificationTests {
             // The user opted out of the kind.
             let low = try await send(NotificationSendJob(tenant: "t1", user: "u1", kind: "low_balance", data: ["account": "acc_1"], id: "n3"))
             #expect(try await low.result(as: NotificationResult.self, timeout: .seconds(60)).outcome == "opted_out")
+            #expect(try await store.inbox(tenant: "t1").map(\.notification) == ["n1"], "collapsed and opted-out ones are not in the inbox")
             let mailCount = try await fake.mails().count
             let hookCount = try await fake.hooks().count
             #expect(mailCount == 1 && hookCount == 1)
@@ -126,16 +127,25 @@ struct NotificationTests {
             } catch let error as QueueError {
                 #expect(error.code == .jobFailed && error.message.contains("SendGrid answered 400"), "\(error)")
             }
-            #expect(try await store.deliveries("n5") == ["inbox": "sent", "email": "failed"])
+            #expect(try await store.deliveries(tenant: "t2", "n5") == ["inbox": "sent", "email": "failed"])
+            // Ids are per tenant: t2 sending "n1" is its own notification, not t1's.
+            let t2n1 = try await send(NotificationSendJob(tenant: "t2", kind: "report_ready", data: ["month": "2026-11", "report": "r2"], id: "n1"))
+            _ = try? await t2n1.result(timeout: .seconds(60))
+            #expect(try await store.deliveries(tenant: "t1", "n1") == ["inbox": "sent", "webhook": "sent", "email": "sent"])
+            #expect(try await store.inbox(tenant: "t2", all: true).contains { $0.notification == "n1" && $0.kind == "report_ready" })
+            // A tenant-wide opt-out (no user) stops the kind for everyone.
+            try await store.setOptOut(tenant: "t1", user: "", kind: "report_ready")
+            let quiet = try await send(NotificationSendJob(tenant: "t1", kind: "report_ready", data: ["month": "2026-11", "report": "r3"], id: "n6"))
+            #expect(try await quiet.result(as: NotificationResult.self, timeout: .seconds(60)).outcome == "opted_out")
             let n5Mails = try await fake.mails().filter { ($0["custom_args"] as? [String: Any])?["notification_id"] as? String == "n5" }
             #expect(n5Mails.isEmpty)
 
             // The operators' view and the receiver's secret.
             let cli = try JobNodeProcess(
-                ["notifications", "list", "--tenant", "t1", "--json", "--database", w.databaseURL], logPath: "\(w.directory)/notify-list.log")
+                ["notifications", "list", "--tenant", "t1", "--all", "--json", "--database", w.databaseURL], logPath: "\(w.directory)/notify-list.log")
             #expect(await cli.process.wait() == 0, "\(cli.log)")
             let rows = try JSONSerialization.jsonObject(with: Data(cli.log.utf8)) as? [[String: Any]] ?? []
-            #expect(rows.count == 4 && Set(rows.flatMap(\.keys)) == ["notification", "tenant", "user", "kind", "title", "body", "outcome", "createdAtMs", "readAtMs"])
+            #expect(rows.count == 5 && Set(rows.flatMap(\.keys)) == ["notification", "tenant", "user", "kind", "title", "body", "outcome", "createdAtMs", "readAtMs"])
             #expect(Set(rows.compactMap { $0["outcome"] as? String }) == ["sent", "collapsed", "opted_out"])
             let secretCLI = try JobNodeProcess(
                 ["notifications", "secret", "--tenant", "t1"], logPath: "\(w.directory)/notify-secret.log",

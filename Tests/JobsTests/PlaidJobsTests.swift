@@ -40,6 +40,9 @@ struct PlaidJobsTests {
             try await w.plaid.control(.POST, "/_fake/items/\(item)/balances", ["account_id": checking, "current": 99.99, "available": 89.99])
             let second = try await jobs.refreshBalances(tenant: "t1", item: item).result(as: PlaidSyncResult.self, timeout: .seconds(30))
             #expect(second.modified == 1)
+            // Another account's balance changes: the checking account, still under, is not told again.
+            let savings = try #require(try await w.store.accounts(tenant: "t1").first { $0.account != checking }?.account)
+            try await w.plaid.control(.POST, "/_fake/items/\(item)/balances", ["account_id": savings, "current": 5000, "available": 5000])
             let history = try await w.store.balanceHistory(tenant: "t1", account: checking)
             #expect(history.map(\.current) == ["110", "99.99"])
             #expect(try await w.store.accounts(tenant: "t1").first { $0.account == checking }?.available == "89.99")

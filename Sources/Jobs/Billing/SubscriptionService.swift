@@ -156,7 +156,8 @@ public struct SubscriptionService: Sendable {
             if s.cancelAtPeriodEnd != row.cancelAtPeriodEnd { drift.append("cancelAtPeriodEnd \(row.cancelAtPeriodEnd) → \(s.cancelAtPeriodEnd)") }
             if periodEndMs != row.currentPeriodEndMs { drift.append("currentPeriodEnd \(row.currentPeriodEndMs ?? 0) → \(periodEndMs ?? 0)") }
             guard !drift.isEmpty else { continue }
-            try await store.database.transaction(logger: logger) { c in try await record(current, tenant: row.tenant, on: c) }
+            let written = try await store.database.transaction(logger: logger) { c in try await record(current, tenant: row.tenant, on: c) }
+            guard written else { continue }  // a newer write won meanwhile
             result.repaired += 1
             logger.notice(
                 "subscription repaired from Stripe",
@@ -192,7 +193,8 @@ public struct SubscriptionService: Sendable {
         return current
     }
 
-    func record(_ answer: StripeResponse<StripeSubscription>, tenant: String, on c: PostgresConnection) async throws {
+    @discardableResult
+    func record(_ answer: StripeResponse<StripeSubscription>, tenant: String, on c: PostgresConnection) async throws -> Bool {
         try await store.recordSubscription(
             answer.value, tenant: tenant, plan: plans.plan(forPrice: answer.value.priceID), requestID: answer.requestID,
             asOf: answer.date ?? Int(Date().timeIntervalSince1970), on: c)

@@ -20,15 +20,20 @@ public struct MaintenanceRetentionJob: JobPayload {
 
     public static let defaults: [String: Int] = ["webhooks": 90, "notifications": 180, "reports": 730]
 
-    /// The retention of a target in days, from the environment or ``defaults``.
-    public static func retentionDays(_ target: String, _ env: [String: String] = ProcessInfo.processInfo.environment) -> Int? {
+    /// The retention of a target in days, from the environment or ``defaults``; nil for an unknown target.
+    ///
+    /// - Throws: ``JobFatalError`` for a `JOBKIT_RETENTION_<TARGET>_DAYS` that is not a positive whole number.
+    public static func retentionDays(_ target: String, _ env: [String: String] = ProcessInfo.processInfo.environment) throws -> Int? {
         guard let fallback = defaults[target] else { return nil }
-        return env["JOBKIT_RETENTION_\(target.uppercased())_DAYS"].flatMap(Int.init).flatMap { $0 >= 1 ? $0 : nil } ?? fallback
+        let name = "JOBKIT_RETENTION_\(target.uppercased())_DAYS"
+        guard let text = env[name], !text.isEmpty else { return fallback }
+        guard let days = Int(text), days >= 1 else { throw JobFatalError("\(name) must be a positive number of days, not '\(text)'") }
+        return days
     }
 
     /// Deletes what is past retention; returns the rows deleted per table.
     static func run(_ job: MaintenanceRetentionJob, database: StoreDatabase, logger: Logger) async throws -> [String: Int] {
-        guard let days = retentionDays(job.target) else {
+        guard let days = try retentionDays(job.target) else {
             throw JobFatalError("unknown retention target '\(job.target)' (known: \(defaults.keys.sorted().joined(separator: ", ")))")
         }
         let statements: [(String, String)]
@@ -43,10 +48,11 @@ public struct MaintenanceRetentionJob: JobPayload {
             statements = [
                 ("notifications",
                  """
-                 WITH old AS (SELECT notification_id FROM notifications WHERE created_at < now() - make_interval(days => $1::int)
+                 WITH old AS (SELECT tenant_id, notification_id FROM notifications WHERE created_at < now() - make_interval(days => $1::int)
                               LIMIT 5000 FOR UPDATE SKIP LOCKED),
-                      gone AS (DELETE FROM notification_deliveries WHERE notification_id IN (SELECT notification_id FROM old))
-                 DELETE FROM notifications WHERE notification_id IN (SELECT notification_id FROM old)
+                      gone AS (DELETE FROM notification_deliveries d USING old
+                               WHERE d.tenant_id = old.tenant_id AND d.notification_id = old.notification_id)
+                 DELETE FROM notifications n USING old WHERE n.tenant_id = old.tenant_id AND n.notification_id = old.notification_id
                  """)
             ]
         default:

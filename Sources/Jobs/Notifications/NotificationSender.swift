@@ -20,10 +20,12 @@ public struct NotificationResult: Codable, Sendable, Equatable {
 ///
 /// Exactly once in effect per notification id (the payload's `id`, else the job's): the first step records it in
 /// one transaction and decides (opted out; collapsed into one of the same kind and subject within
-/// ``collapseWindow``; or deliver). Each channel is its own step with its own row in `notification_deliveries`: a
-/// channel that failed is tried again on the job's next run, one that was sent never again. A channel's final
-/// failure (a 4xx, a missing configuration) ends the job failed with the reason; a retryable one (5xx, 429, no
-/// answer) makes the job retry with backoff.
+/// ``collapseWindow``; or deliver). Notification ids are per tenant. Each channel is its own step with its own row in
+/// `notification_deliveries`, claimed by the run that sends it (`sending`; another run of the same id waits and
+/// retries; a claim older than 5 minutes is taken over): a channel that failed is tried again on the job's next
+/// run, one that was sent never again. A channel's final failure (a 4xx, a webhook URL that is not http(s)) ends
+/// the job failed with the reason; a retryable one (5xx, 429, no answer, this node lacking the channel's
+/// configuration) makes the job retry with backoff.
 public struct NotificationSender: Sendable {
     public let store: NotificationStore
     public let templates: NotificationTemplates
@@ -65,19 +67,25 @@ public struct NotificationSender: Sendable {
             data: data, window: collapseWindow)
         if case .settled(let outcome) = admission {
             logger.info("notification not delivered", metadata: ["outcome": "\(outcome)"])
-            return NotificationResult(outcome: outcome, channels: try await store.deliveries(id))
+            return NotificationResult(outcome: outcome, channels: try await store.deliveries(tenant: job.tenant, id))
         }
         let channels = try await store.channels(tenant: job.tenant, user: job.user)
-        let done = try await store.deliveries(id)
+        let done = try await store.deliveries(tenant: job.tenant, id)
         var failures: [NotificationDeliveryError] = []
+        var busy: [String] = []
         func step(_ channel: String, _ deliver: () async throws -> String?) async throws {
             guard done[channel] != "sent" else { return }
+            // One run sends a channel: another run of the same id (a duplicate job, a lease taken over) waits.
+            guard try await store.claimDelivery(tenant: job.tenant, id, channel: channel, run: context.id) else {
+                busy.append(channel)
+                return
+            }
             do {
                 let providerID = try await deliver()
-                try await store.recordDelivery(id, channel: channel, sent: true, error: nil, providerID: providerID)
+                try await store.recordDelivery(tenant: job.tenant, id, channel: channel, sent: true, error: nil, providerID: providerID)
             } catch let error as NotificationDeliveryError {
                 failures.append(error)
-                try await store.recordDelivery(id, channel: channel, sent: false, error: error.reason, providerID: nil)
+                try await store.recordDelivery(tenant: job.tenant, id, channel: channel, sent: false, error: error.reason, providerID: nil)
                 logger.notice("notification channel failed", metadata: ["channel": "\(channel)", "error": "\(error.reason)"])
             }
         }
@@ -93,17 +101,20 @@ public struct NotificationSender: Sendable {
                 return try await email.send(to: address, subject: message.title, text: message.body, notification: id)
             }
         }
-        let states = try await store.deliveries(id)
+        let states = try await store.deliveries(tenant: job.tenant, id)
+        if !busy.isEmpty {
+            throw JobRetryLater(after: .seconds(30), reason: "notification \(id): \(busy.joined(separator: ", ")) being sent by another run")
+        }
         if failures.contains(where: \.retryable) {
             throw NotificationDeliveryError(
                 channel: failures.map(\.channel).joined(separator: ","), reason: failures.map(\.description).joined(separator: "; "),
                 retryable: true)
         }
         if !failures.isEmpty {
-            try await store.finish(id, outcome: "failed")
+            try await store.finish(tenant: job.tenant, id, outcome: "failed")
             throw JobFatalError("notification \(id) not delivered: \(failures.map(\.description).joined(separator: "; "))")
         }
-        try await store.finish(id, outcome: "sent")
+        try await store.finish(tenant: job.tenant, id, outcome: "sent")
         logger.info("notification sent", metadata: ["channels": "\(states.keys.sorted().joined(separator: ","))"])
         return NotificationResult(outcome: "sent", channels: states)
     }

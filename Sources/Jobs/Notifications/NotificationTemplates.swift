@@ -35,7 +35,7 @@ public final class NotificationTemplates: Sendable {
             title: "Payment received", body: "Thank you: we received {{amountPaid}} {{currency}} for invoice {{invoice}}.",
             subjectField: "invoice"),
         "subscription_changed": Template(
-            title: "Your plan changed", body: "Your subscription is now on the {{plan}} plan ({{status}}).", subjectField: "subscription"),
+            title: "Your subscription changed", body: "Your subscription is on the {{plan}} plan ({{status}}){{cancelNote}}."),
         "item_login_required": Template(
             title: "Reconnect your bank", body: "Your bank needs you to sign in again before we can update your accounts ({{errorCode}}).",
             subjectField: "item"),
@@ -44,7 +44,7 @@ public final class NotificationTemplates: Sendable {
             body: "Your access to your bank expires soon. Reconnect it to keep your accounts up to date.", subjectField: "item"),
         "low_balance": Template(
             title: "Low balance", body: "{{account}} is at {{balance}} {{currency}}, under your threshold of {{threshold}}.",
-            subjectField: "account"),
+            subjectField: "accountID"),
         "report_ready": Template(
             title: "Your monthly report is ready", body: "Your report for {{month}} is ready.", subjectField: "report"),
     ]

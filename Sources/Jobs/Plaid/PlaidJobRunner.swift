@@ -147,15 +147,15 @@ public struct PlaidJobRunner: Sendable {
         return try await withItem(job.tenant, job.item, context) { token in
             let response = try await client.balances(token)
             let changed = try await store.upsertAccounts(tenant: job.tenant, item: job.item, accounts: response.accounts)
-            if changed > 0 {
-                // A balance that just went under the tenant's threshold: one notification per account and UTC day.
-                let day = Int(Date().timeIntervalSince1970 / 86_400)
-                for low in try await store.lowBalanceCrossings(tenant: job.tenant, accounts: response.accounts.map(\.accountID)) {
-                    try await NotificationSendJob.enqueue(
-                        on: jobs.jobs, tenant: job.tenant, kind: "low_balance", id: "plaid:\(low.account):low_balance:\(day)",
-                        data: ["account": low.name, "balance": low.balance, "threshold": low.threshold, "currency": low.currency ?? ""],
-                        correlation: context.correlationID)
-                }
+            // A balance that went under the tenant's threshold: one notification per crossing (its history row), checked
+            // on every refresh, so a run whose enqueue failed after the balances committed still tells it on its retry.
+            for low in try await store.lowBalanceCrossings(tenant: job.tenant, accounts: response.accounts.map(\.accountID)) {
+                try await NotificationSendJob.enqueue(
+                    on: jobs.jobs, tenant: job.tenant, kind: "low_balance", id: "plaid:\(low.account):low_balance:\(low.observation)",
+                    data: [
+                        "account": low.name, "accountID": low.account, "balance": low.balance, "threshold": low.threshold,
+                        "currency": low.currency ?? "",
+                    ], correlation: context.correlationID)
             }
             return PlaidSyncResult(item: job.item, status: "synced", modified: changed)
         }

@@ -10,7 +10,7 @@ public struct MonthlyReport: Sendable, Codable, Equatable {
         public var category: String
         public var amount: String
         public var count: Int
-        /// The previous month's spending in the category (`"0"` when none).
+        /// The previous month's spending in the category (`"0.00"` when none).
         public var previous: String
         /// `amount − previous`.
         public var change: String
@@ -25,13 +25,15 @@ public struct MonthlyReport: Sendable, Codable, Equatable {
     public struct Balance: Sendable, Codable, Equatable {
         public var account: String
         public var name: String
+        /// Plaid's account type (`depository`, `credit`, `loan`, `investment`, …).
+        public var type: String
         public var currency: String?
         /// The last balance observed before the month's end; nil when none was.
         public var endOfMonth: String?
     }
     public struct TrendPoint: Sendable, Codable, Equatable {
         public var month: String
-        /// The sum of the accounts' end-of-month balances.
+        /// The sum of the depository accounts' end-of-month balances (cash; cards and loans owe, so they are left out).
         public var total: String
     }
 
@@ -65,7 +67,7 @@ public struct MonthlyReport: Sendable, Codable, Equatable {
     /// would read as a formula (`=`, `+`, `-`, `@` first, not a number) gets a leading `'`.
     static func csvField(_ text: String) -> String {
         var value = text
-        if let first = value.first, "=+-@".contains(first), Decimal(string: value) == nil { value = "'" + value }
+        if let first = value.first, "=+-@".contains(first), value.wholeMatch(of: /-?[0-9]+(\.[0-9]+)?/) == nil { value = "'" + value }
         guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
         return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }

@@ -78,7 +78,7 @@ public struct MonthlyReportBuilder: Sendable {
         var trend: [MonthlyReport.TrendPoint] = []
         for back in (0..<6).reversed() {
             let m = month.adding(-back)
-            let total = try await store.endOfMonthBalances(tenant: tenant, month: m).reduce(Decimal(0)) {
+            let total = try await store.endOfMonthBalances(tenant: tenant, month: m).filter { $0.type == "depository" }.reduce(Decimal(0)) {
                 $0 + ($1.endOfMonth.flatMap { Decimal(string: $0) } ?? 0)
             }
             trend.append(MonthlyReport.TrendPoint(month: "\(m)", total: Self.text(total)))

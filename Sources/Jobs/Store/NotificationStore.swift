@@ -78,14 +78,17 @@ public struct NotificationStore: Sendable {
         }
     }
 
-    /// The tenant's (or user's) notifications, newest first: delivered ones and those collapsed or opted out.
-    public func inbox(tenant: String, user: String? = nil, limit: Int = 50) async throws -> [InboxRow] {
+    /// The tenant's (or user's) inbox, newest first: the notifications delivered to the inbox channel. With `all`
+    /// (operators), every notification, also those collapsed, opted out, failed or sent on other channels only.
+    public func inbox(tenant: String, user: String? = nil, limit: Int = 50, all: Bool = false) async throws -> [InboxRow] {
         var out: [InboxRow] = []
         for try await (id, t, u, kind, title, body, outcome, created, read) in try await client.query(
             """
             SELECT notification_id, tenant_id, user_id, kind, title, body, outcome, (extract(epoch FROM created_at) * 1000)::bigint,
                    (extract(epoch FROM read_at) * 1000)::bigint
-            FROM notifications WHERE tenant_id = \(tenant) AND (\(user)::text IS NULL OR user_id = \(user))
+            FROM notifications n WHERE tenant_id = \(tenant) AND (\(user)::text IS NULL OR user_id = \(user))
+              AND (\(all) OR EXISTS (SELECT 1 FROM notification_deliveries d WHERE d.tenant_id = n.tenant_id
+                                        AND d.notification_id = n.notification_id AND d.channel = 'inbox' AND d.status = 'sent'))
             ORDER BY created_at DESC, notification_id LIMIT \(limit)
             """, logger: logger
         ).decode((String, String, String, String, String, String, String, Int64, Int64?).self) {
@@ -108,11 +111,12 @@ public struct NotificationStore: Sendable {
         return false
     }
 
-    /// The channels' states of one notification (`sent`, `failed`).
-    public func deliveries(_ notification: String) async throws -> [String: String] {
+    /// The channels' states of one of the tenant's notifications (`sending`, `sent`, `failed`).
+    public func deliveries(tenant: String, _ notification: String) async throws -> [String: String] {
         var out: [String: String] = [:]
         for try await (channel, status) in try await client.query(
-            "SELECT channel, status FROM notification_deliveries WHERE notification_id = \(notification)", logger: logger
+            "SELECT channel, status FROM notification_deliveries WHERE tenant_id = \(tenant) AND notification_id = \(notification)",
+            logger: logger
         ).decode((String, String).self) {
             out[channel] = status
         }
@@ -142,18 +146,18 @@ public struct NotificationStore: Sendable {
                 "SELECT pg_advisory_xact_lock(hashtextextended('notify:' || \(tenant) || ':' || \(user) || ':' || \(kind) || ':' || \(subject), 0))",
                 logger: logger)
             for try await (outcome,) in try await c.query(
-                "SELECT outcome FROM notifications WHERE notification_id = \(id) FOR UPDATE", logger: logger
+                "SELECT outcome FROM notifications WHERE tenant_id = \(tenant) AND notification_id = \(id) FOR UPDATE", logger: logger
             ).decode((String,).self) {
                 return outcome == "delivering" ? .deliver : .settled(outcome)
             }
             var outcome = "delivering"
             var collapsedInto: String?
-            if !user.isEmpty {
-                for try await _ in try await c.query(
-                    "SELECT 1 FROM notification_optouts WHERE tenant_id = \(tenant) AND user_id = \(user) AND kind = \(kind)", logger: logger)
-                {
-                    outcome = "opted_out"
-                }
+            // The user's own opt-out, or the tenant's (user '': every user).
+            for try await _ in try await c.query(
+                "SELECT 1 FROM notification_optouts WHERE tenant_id = \(tenant) AND user_id IN (\(user), '') AND kind = \(kind) LIMIT 1",
+                logger: logger)
+            {
+                outcome = "opted_out"
             }
             if outcome == "delivering", !subject.isEmpty {
                 let seconds = Double(window.milliseconds) / 1000
@@ -178,19 +182,36 @@ public struct NotificationStore: Sendable {
         }
     }
 
-    func recordDelivery(_ id: String, channel: String, sent: Bool, error: String?, providerID: String?) async throws {
+    /// Takes a channel of a notification for this run: true when no other run is sending it (a claim older than
+    /// `stale` is taken over: its run died) and it is not sent yet.
+    func claimDelivery(tenant: String, _ id: String, channel: String, run: String, stale: Duration = .seconds(300)) async throws -> Bool {
+        let rows = try await client.query(
+            """
+            INSERT INTO notification_deliveries (tenant_id, notification_id, channel, status, claimed_by, claimed_at)
+            VALUES (\(tenant), \(id), \(channel), 'sending', \(run), now())
+            ON CONFLICT (tenant_id, notification_id, channel) DO UPDATE SET status = 'sending', claimed_by = EXCLUDED.claimed_by,
+              claimed_at = now()
+            WHERE notification_deliveries.status = 'failed'
+               OR (notification_deliveries.status = 'sending'
+                   AND (notification_deliveries.claimed_by = EXCLUDED.claimed_by
+                        OR notification_deliveries.claimed_at < now() - make_interval(secs => \(Double(stale.milliseconds) / 1000))))
+            RETURNING channel
+            """, logger: logger)
+        for try await _ in rows { return true }
+        return false
+    }
+
+    func recordDelivery(tenant: String, _ id: String, channel: String, sent: Bool, error: String?, providerID: String?) async throws {
         try await client.query(
             """
-            INSERT INTO notification_deliveries (notification_id, channel, status, attempts, last_error, provider_id, sent_at)
-            VALUES (\(id), \(channel), \(sent ? "sent" : "failed"), 1, \(error), \(providerID), CASE WHEN \(sent) THEN now() END)
-            ON CONFLICT (notification_id, channel) DO UPDATE SET status = EXCLUDED.status,
-              attempts = notification_deliveries.attempts + 1, last_error = EXCLUDED.last_error,
-              provider_id = COALESCE(EXCLUDED.provider_id, notification_deliveries.provider_id), sent_at = EXCLUDED.sent_at
-            WHERE notification_deliveries.status <> 'sent'
+            UPDATE notification_deliveries SET status = \(sent ? "sent" : "failed"), attempts = attempts + 1, last_error = \(error),
+              provider_id = COALESCE(\(providerID), provider_id), sent_at = CASE WHEN \(sent) THEN now() END
+            WHERE tenant_id = \(tenant) AND notification_id = \(id) AND channel = \(channel) AND status <> 'sent'
             """, logger: logger)
     }
 
-    func finish(_ id: String, outcome: String) async throws {
-        try await client.query("UPDATE notifications SET outcome = \(outcome) WHERE notification_id = \(id)", logger: logger)
+    func finish(tenant: String, _ id: String, outcome: String) async throws {
+        try await client.query(
+            "UPDATE notifications SET outcome = \(outcome) WHERE tenant_id = \(tenant) AND notification_id = \(id)", logger: logger)
     }
 }

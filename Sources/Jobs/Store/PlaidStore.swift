@@ -255,6 +255,8 @@ public struct PlaidStore: Sendable {
     /// changed (or are seen for the first time), in one transaction. Returns the number of history rows added.
     /// A depository account whose balance just went under the tenant's low-balance threshold.
     public struct LowBalance: Sendable, Equatable {
+        /// The balance-history row that went under: the notification's identity (one per crossing).
+        public var observation: Int64
         public var account: String
         public var name: String
         public var balance: String
@@ -267,20 +269,20 @@ public struct PlaidStore: Sendable {
     /// balance that stays low is reported once. None when the tenant has no threshold.
     public func lowBalanceCrossings(tenant: String, accounts: [String]) async throws -> [LowBalance] {
         var out: [LowBalance] = []
-        for try await (account, name, balance, threshold, currency) in try await client.query(
+        for try await (observation, account, name, balance, threshold, currency) in try await client.query(
             """
             WITH t AS (SELECT low_balance_threshold AS th FROM tenants WHERE id = \(tenant) AND low_balance_threshold IS NOT NULL),
-                 h AS (SELECT account_id, COALESCE(available, current) AS bal,
+                 h AS (SELECT id, account_id, COALESCE(available, current) AS bal,
                               row_number() OVER (PARTITION BY account_id ORDER BY observed_at DESC, id DESC) AS rn
                        FROM account_balances WHERE tenant_id = \(tenant) AND account_id = ANY(\(accounts)))
-            SELECT a.account_id, a.name, n.bal::text, t.th::text, a.currency
+            SELECT n.id, a.account_id, a.name, n.bal::text, t.th::text, a.currency
             FROM t, accounts a JOIN h n ON n.account_id = a.account_id AND n.rn = 1
             LEFT JOIN h p ON p.account_id = a.account_id AND p.rn = 2
             WHERE a.tenant_id = \(tenant) AND a.type = 'depository' AND n.bal < t.th AND (p.bal IS NULL OR p.bal >= t.th)
             ORDER BY a.account_id
             """, logger: logger
-        ).decode((String, String, String, String, String?).self) {
-            out.append(LowBalance(account: account, name: name, balance: balance, threshold: threshold, currency: currency))
+        ).decode((Int64, String, String, String, String, String?).self) {
+            out.append(LowBalance(observation: observation, account: account, name: name, balance: balance, threshold: threshold, currency: currency))
         }
         return out
     }

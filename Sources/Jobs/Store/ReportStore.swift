@@ -74,17 +74,18 @@ public struct ReportStore: Sendable {
     /// Each account's last observed balance before the month's end.
     func endOfMonthBalances(tenant: String, month: ReportMonth) async throws -> [MonthlyReport.Balance] {
         var out: [MonthlyReport.Balance] = []
-        for try await (account, name, currency, current) in try await client.query(
+        for try await (account, name, type, currency, current) in try await client.query(
             """
-            SELECT a.account_id, a.name, a.currency, b.current::text FROM accounts a
+            SELECT a.account_id, a.name, a.type, a.currency, b.current::text FROM accounts a
             LEFT JOIN LATERAL (
               SELECT current FROM account_balances
-              WHERE tenant_id = a.tenant_id AND account_id = a.account_id AND observed_at < \(month.adding(1).firstDay)::date
+              WHERE tenant_id = a.tenant_id AND account_id = a.account_id
+                AND observed_at < (\(month.adding(1).firstDay)::date)::timestamp AT TIME ZONE 'UTC'
               ORDER BY observed_at DESC LIMIT 1) b ON true
             WHERE a.tenant_id = \(tenant) ORDER BY a.account_id
             """, logger: logger
-        ).decode((String, String, String?, String?).self) {
-            out.append(MonthlyReport.Balance(account: account, name: name, currency: currency, endOfMonth: current))
+        ).decode((String, String, String, String?, String?).self) {
+            out.append(MonthlyReport.Balance(account: account, name: name, type: type, currency: currency, endOfMonth: current))
         }
         return out
     }

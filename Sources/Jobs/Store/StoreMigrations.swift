@@ -124,7 +124,7 @@ public enum StoreMigrations {
         """,
         """
         CREATE TABLE notifications (
-          notification_id text PRIMARY KEY,
+          notification_id text NOT NULL,
           tenant_id text NOT NULL REFERENCES tenants(id),
           user_id text NOT NULL DEFAULT '',
           kind text NOT NULL,
@@ -135,21 +135,26 @@ public enum StoreMigrations {
           outcome text NOT NULL DEFAULT 'pending',
           collapsed_into text,
           created_at timestamptz NOT NULL DEFAULT now(),
-          read_at timestamptz
+          read_at timestamptz,
+          PRIMARY KEY (tenant_id, notification_id)
         )
         """,
         "CREATE INDEX notifications_inbox ON notifications (tenant_id, user_id, created_at DESC)",
         "CREATE INDEX notifications_collapse ON notifications (tenant_id, user_id, kind, subject, created_at DESC)",
         """
         CREATE TABLE notification_deliveries (
-          notification_id text NOT NULL REFERENCES notifications(notification_id),
+          tenant_id text NOT NULL,
+          notification_id text NOT NULL,
           channel text NOT NULL,
           status text NOT NULL,
           attempts integer NOT NULL DEFAULT 0,
           last_error text,
           provider_id text,
+          claimed_by text,
+          claimed_at timestamptz,
           sent_at timestamptz,
-          PRIMARY KEY (notification_id, channel)
+          PRIMARY KEY (tenant_id, notification_id, channel),
+          FOREIGN KEY (tenant_id, notification_id) REFERENCES notifications (tenant_id, notification_id)
         )
         """,
     ]

@@ -67,11 +67,12 @@ public struct StripeStore: Sendable {
 
     /// Writes a subscription's state as an API call returned it, stamped with Stripe's time of the answer: an event
     /// created before it does not overwrite it, one created after it does.
+    @discardableResult
     func recordSubscription(
         _ s: StripeSubscription, tenant: String, plan: String?, requestID: String?, asOf: Int, on c: PostgresConnection
-    ) async throws {
+    ) async throws -> Bool {
         try await c.query("INSERT INTO tenants (id) VALUES (\(tenant)) ON CONFLICT (id) DO NOTHING", logger: logger)
-        _ = try await applySubscription(s, tenant: tenant, plan: plan, eventID: "api:\(requestID ?? "-")", created: asOf, on: c)
+        return try await applySubscription(s, tenant: tenant, plan: plan, eventID: "api:\(requestID ?? "-")", created: asOf, on: c)
     }
 
     /// The last `limit` events received, newest first.

@@ -1,3 +1,4 @@
+import Foundation
 import JobKit
 
 // The billing operations as jobs (names and payload keys are a contract). Each runs the service call with the
@@ -131,5 +132,25 @@ public struct StripeBillingJobs: Sendable {
             options.idempotencyTTL = Self.requestWindow
         }
         return try await queue.enqueue(job, options: options)
+    }
+}
+
+/// `subscription_changed`, from the API operations (plan change, cancel, resume) and from Stripe's `updated`
+/// events alike. The notification id is the resulting state and the UTC day
+/// (`stripe:subscription:<id>:<plan>:<status>:<cancelAtPeriodEnd>:<day>`): the operation's answer and the webhook
+/// of the same change are one notification, whichever arrives first.
+enum SubscriptionChangeNotice {
+    static func enqueue(
+        on queue: JobQueue, tenant: String, subscription: String, plan: String?, status: String, cancelAtPeriodEnd: Bool, correlation: String?
+    ) async throws {
+        let day = Int(Date().timeIntervalSince1970 / 86_400)
+        let plan = plan ?? "-"
+        try await NotificationSendJob.enqueue(
+            on: queue, tenant: tenant, kind: "subscription_changed",
+            id: "stripe:subscription:\(subscription):\(plan):\(status):\(cancelAtPeriodEnd):\(day)",
+            data: [
+                "subscription": subscription, "plan": plan, "status": status, "cancelAtPeriodEnd": "\(cancelAtPeriodEnd)",
+                "cancelNote": cancelAtPeriodEnd ? ", ending at the end of the paid period" : "",
+            ], correlation: correlation)
     }
 }

@@ -84,12 +84,9 @@ public struct StripeEventHandler: Sendable {
                 let changed = try? JSONDecoder().decode(StripePreviousAttributes.self, from: body).keys,
                 !changed.isDisjoint(with: ["items", "plan", "status", "cancel_at_period_end"])
             {
-                try await notify(
-                    tenant: tenant, kind: "subscription_changed", id: "stripe:\(e.id)",
-                    data: [
-                        "subscription": s.id, "plan": plans.plan(forPrice: s.priceID) ?? "-", "status": s.status,
-                        "cancelAtPeriodEnd": "\(s.cancelAtPeriodEnd)",
-                    ], correlation: context.correlationID)
+                try await SubscriptionChangeNotice.enqueue(
+                    on: queue, tenant: tenant, subscription: s.id, plan: plans.plan(forPrice: s.priceID), status: s.status,
+                    cancelAtPeriodEnd: s.cancelAtPeriodEnd, correlation: context.correlationID)
             }
             return (written ? "applied" : "stale", tenant)
         case "invoice.payment_succeeded", "invoice.paid", "invoice.payment_failed":

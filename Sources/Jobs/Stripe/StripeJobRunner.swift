@@ -63,18 +63,18 @@ public struct StripeJobRunner: Sendable {
             try await Self.mapped { try await subscriptions.create(tenant: job.tenant, plan: job.plan, operation: context.id) }
         }
         registry.register(StripeSubscriptionChangePlanJob.self, timeout: timeout, returning: StripeStore.SubscriptionRow.self) { job, context in
-            try await Self.mapped {
+            try await Self.told(context) {
                 try await subscriptions.changePlan(tenant: job.tenant, subscription: job.subscription, to: job.plan, operation: context.id)
             }
         }
         registry.register(StripeSubscriptionCancelJob.self, timeout: timeout, returning: StripeStore.SubscriptionRow.self) { job, context in
-            try await Self.mapped {
+            try await Self.told(context) {
                 try await subscriptions.cancel(
                     tenant: job.tenant, subscription: job.subscription, atPeriodEnd: job.atPeriodEnd, operation: context.id)
             }
         }
         registry.register(StripeSubscriptionResumeJob.self, timeout: timeout, returning: StripeStore.SubscriptionRow.self) { job, context in
-            try await Self.mapped { try await subscriptions.resume(tenant: job.tenant, subscription: job.subscription, operation: context.id) }
+            try await Self.told(context) { try await subscriptions.resume(tenant: job.tenant, subscription: job.subscription, operation: context.id) }
         }
         registry.register(StripePaymentMethodAttachJob.self, timeout: timeout) { job, context in
             try await Self.mapped {
@@ -96,6 +96,16 @@ public struct StripeJobRunner: Sendable {
         for name in jobNames {
             registry.registerRaw(name) { _, _ in throw JobRetryLater(after: .seconds(60), reason: reason) }
         }
+    }
+
+    /// Runs a subscription change and tells the tenant (`subscription_changed`) what its subscription is now.
+    static func told(_ context: JobContext, _ body: () async throws -> StripeStore.SubscriptionRow) async throws -> StripeStore.SubscriptionRow {
+        let row = try await mapped(body)
+        try await SubscriptionChangeNotice.enqueue(
+            on: JobQueue(redis: context.redis, namespace: context.namespace, logger: context.logger), tenant: row.tenant,
+            subscription: row.subscription, plan: row.plan, status: row.status, cancelAtPeriodEnd: row.cancelAtPeriodEnd,
+            correlation: context.correlationID)
+        return row
     }
 
     /// Runs an operation, turning refusals into final failures and Stripe's trouble into a later run.

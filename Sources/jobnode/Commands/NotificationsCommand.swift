@@ -11,18 +11,21 @@ struct NotificationsCommand: AsyncParsableCommand {
         subcommands: [List.self, Channels.self, OptOut.self, LowBalance.self, Secret.self])
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "A tenant's notifications, newest first.")
+        static let configuration = CommandConfiguration(abstract: "A tenant's inbox (or, with --all, every notification), newest first.")
         @OptionGroup var store: DatabaseOptions
         @Option(name: .long, help: "The tenant.") var tenant: String
         @Option(name: .long, help: "Only this user's.") var user: String?
         @Option(name: .long, help: "At most this many.") var limit: Int = 50
+        @Flag(name: .long, help: "Every notification (also collapsed, opted out, failed, or sent on other channels only), not only the inbox.")
+        var all = false
         @Flag(name: .long, help: "Print JSON.") var json = false
 
         func validate() throws { guard limit >= 1 else { throw ValidationError("--limit must be at least 1") } }
 
         func run() async throws {
             try await store.withStore { database in
-                let rows = try await NotificationStore(database: database, logger: CLI.quietLogger).inbox(tenant: tenant, user: user, limit: limit)
+                let rows = try await NotificationStore(database: database, logger: CLI.quietLogger).inbox(
+                    tenant: tenant, user: user, limit: limit, all: all)
                 if json { return try CLI.printJSON(rows) }
                 if rows.isEmpty { print("no notifications") }
                 for r in rows {
@@ -64,15 +67,15 @@ struct NotificationsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "opt-out", abstract: "Stop (or with --undo, restart) one kind for one user.")
         @OptionGroup var store: DatabaseOptions
         @Option(name: .long, help: "The tenant.") var tenant: String
-        @Option(name: .long, help: "The user.") var user: String
+        @Option(name: .long, help: "The user (omit: every user of the tenant).") var user: String?
         @Option(name: .long, help: "The notification kind (payment_failed, low_balance, …).") var kind: String
         @Flag(name: .long, help: "Opt back in.") var undo = false
 
         func run() async throws {
             try await store.withStore { database in
                 try await NotificationStore(database: database, logger: CLI.quietLogger).setOptOut(
-                    tenant: tenant, user: user, kind: kind, optedOut: !undo)
-                print("\(tenant)/\(user) \(undo ? "receives" : "no longer receives") \(kind)")
+                    tenant: tenant, user: user ?? "", kind: kind, optedOut: !undo)
+                print("\(tenant)/\(user ?? "*") \(undo ? "receives" : "no longer receives") \(kind)")
             }
         }
     }
@@ -87,7 +90,7 @@ struct NotificationsCommand: AsyncParsableCommand {
 
         func validate() throws {
             guard (below != nil) != off else { throw ValidationError("give --below AMOUNT or --off") }
-            if let below, Decimal(string: below) == nil || below.contains(where: { !"0123456789.".contains($0) }) {
+            if let below, below.wholeMatch(of: /[0-9]+(\.[0-9]+)?/) == nil {
                 throw ValidationError("--below must be a non-negative decimal amount, not '\(below)'")
             }
         }
