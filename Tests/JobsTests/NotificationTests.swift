@@ -47,6 +47,13 @@ struct NotificationTemplateTests {
 struct NotificationTests {
     static let signingKey = "notify-signing-key-for-tests"
 
+    static func environment(_ fake: FakeSendGrid) -> [String: String] {
+        [
+            "SENDGRID_API_KEY": FakeSendGrid.apiKey, "SENDGRID_API_BASE": fake.base, "JOBKIT_NOTIFY_FROM": "billing@jobkit.example",
+            "JOBKIT_NOTIFY_SIGNING_KEY": Self.signingKey, "JOBKIT_API_KEYS": "billing:\(BillingAPI.apiKey)",
+        ]
+    }
+
     @Test(
         "notifications.send: inbox, signed webhook and SendGrid mail once per id; collapsed within the window; opted out per kind; a failing channel retried alone; a final failure says why"
     )
@@ -60,12 +67,9 @@ struct NotificationTests {
                 tenant: "t1", .init(inbox: true, email: "owner@example.com", webhookURL: fake.base + "/hooks/t1"))
             try await store.setChannels(tenant: "t2", .init(inbox: true, email: "not-an-address"))
             try await store.setOptOut(tenant: "t1", user: "u1", kind: "low_balance")
-            try w.startNode(
-                "notify", queues: NotificationSendJob.queue,
-                environment: [
-                    "SENDGRID_API_KEY": FakeSendGrid.apiKey, "SENDGRID_API_BASE": fake.base, "JOBKIT_NOTIFY_FROM": "billing@jobkit.example",
-                    "JOBKIT_NOTIFY_SIGNING_KEY": Self.signingKey,
-                ])
+            let (_, port) = try w.startNode(
+                "notify", http: true, queues: NotificationSendJob.queue, environment: Self.environment(fake))
+            let api = BillingAPI(port: port!)
             func send(_ job: NotificationSendJob) async throws -> JobHandle {
                 try await w.queue.enqueue(job, options: EnqueueOptions(queue: NotificationSendJob.queue, backoff: .fixed(.milliseconds(200))))
             }
@@ -92,7 +96,15 @@ struct NotificationTests {
             #expect(!body.contains(Self.signingKey) && !body.contains(secret))
             let inbox = try await store.inbox(tenant: "t1")  // delivered to the inbox channel
             #expect(inbox.count == 1 && inbox.first?.notification == "n1" && inbox.first?.readAtMs == nil && inbox.first?.outcome == "sent")
-            #expect(try await store.markRead(tenant: "t1", notification: "n1"))
+            // The inbox over HTTP: listed, marked read; another tenant gets 404 and sees nothing.
+            try await w.eventually("the node serves") { (try? await api.call(.GET, "/health"))?.status == 200 }
+            let listed = try await api.call(.GET, "/v1/notifications?tenant=t1")
+            let entries = try #require(listed.json["notifications"] as? [[String: Any]], "\(listed.json)")
+            #expect(entries.count == 1 && entries.first?["notification"] as? String == "n1" && entries.first?["readAtMs"] is NSNull)
+            #expect(try await api.call(.POST, "/v1/notifications/n1/read", ["tenant": "t2"]).status == 404)
+            #expect((try await api.call(.GET, "/v1/notifications?tenant=t2").json["notifications"] as? [Any])?.isEmpty == true)
+            #expect(try await api.call(.POST, "/v1/notifications/n1/read", ["tenant": "t1"]).status == 200)
+            #expect(try await store.inbox(tenant: "t1").first?.readAtMs != nil)
             #expect(try await !store.markRead(tenant: "t2", notification: "n1"), "another tenant cannot touch it")
             #expect(try await store.inbox(tenant: "t2").isEmpty)
 
@@ -152,6 +164,34 @@ struct NotificationTests {
                 extraEnvironment: ["JOBKIT_NOTIFY_SIGNING_KEY": Self.signingKey])
             #expect(await secretCLI.process.wait() == 0)
             #expect(secretCLI.log.trimmingCharacters(in: .whitespacesAndNewlines) == secret)
+        }
+    }
+
+    @Test("kill -9 while SendGrid's answer is held: the re-run takes the channel over, the webhook already sent is not sent again, the mail goes twice (SendGrid has no idempotency key: at least once, with the id for dedupe)")
+    func killMidSend() async throws {
+        let directory = try TestEnvironment.makeTemporaryDirectory("notify-kill")
+        let fake = try await FakeSendGrid(directory: directory)
+        defer { Task { await fake.stop() } }
+        try await PlaidWorld.with { w in
+            let store = NotificationStore(database: w.database, logger: PlaidWorld.logger)
+            try await store.setChannels(tenant: "t1", .init(inbox: true, email: "owner@example.com", webhookURL: fake.base + "/hooks/t1"))
+            try await LoopbackFake.control(.POST, fake.base + "/_fake/hold", ["ms": 30_000])
+            let (first, _) = try w.startNode("a", queues: NotificationSendJob.queue, environment: Self.environment(fake))
+            let handle = try await w.queue.enqueue(
+                NotificationSendJob(tenant: "t1", kind: "report_ready", data: ["month": "2026-11", "report": "r1"], id: "k1"),
+                options: EnqueueOptions(queue: NotificationSendJob.queue))
+            try await w.eventually("SendGrid to accept the mail") { try await fake.mails().count == 1 }
+            first.process.signal(SIGKILL)
+            _ = await first.process.wait()
+            #expect(try await store.deliveries(tenant: "t1", "k1") == ["inbox": "sent", "webhook": "sent", "email": "sending"])
+            try await LoopbackFake.control(.POST, fake.base + "/_fake/hold", ["ms": 0])
+            try w.startNode("b", queues: NotificationSendJob.queue, environment: Self.environment(fake))
+            let result = try await handle.result(as: NotificationResult.self, timeout: .seconds(60))
+            #expect(result == NotificationResult(outcome: "sent", channels: ["inbox": "sent", "webhook": "sent", "email": "sent"]))
+            let hooks = try await fake.hooks().filter { ($0["headers"] as? [String: String])?["jobkit-notification-id"] == "k1" }
+            let mails = try await fake.mails().filter { ($0["custom_args"] as? [String: Any])?["notification_id"] as? String == "k1" }
+            #expect(hooks.count == 1 && mails.count == 2)
+            #expect(try await store.inbox(tenant: "t1").count == 1)
         }
     }
 }

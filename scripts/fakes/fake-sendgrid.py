@@ -16,6 +16,7 @@ Control (JSON, no auth):
        to the path get that status (recorded too, with "injected": true).
   GET  /_fake/mails    every accepted mail: {"message_id", "to", "from", "subject", "text", "custom_args"}.
   GET  /_fake/hooks    every webhook request: {"name", "body" (text), "headers" (lower-case names), "status"}.
+  POST /_fake/hold {"ms": N}   accepted mails are recorded at once and answered N ms late (0: at once).
   POST /_fake/reset    forget everything.       GET /_fake/health → {"ok": true}
 """
 import argparse
@@ -24,6 +25,7 @@ import os
 import secrets
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
@@ -39,6 +41,7 @@ class Fake:
 
     def reset(self):
         self.mails, self.hooks, self.injections = [], [], []
+        self.hold_ms = 0
 
     def take(self, path):
         for rule in self.injections:
@@ -96,11 +99,18 @@ def make_handler(fake):
         def route(self, method):
             path = urlsplit(self.path).path
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            hold = 0
             with fake.lock:
                 if path.startswith("/_fake/"):
                     return self.control(method, path[len("/_fake/"):], raw)
                 if method == "POST" and path == "/v3/mail/send":
-                    return self.mail(raw)
+                    answer = self.mail(raw)
+                    hold = fake.hold_ms if answer[0] == 202 else 0
+            if method == "POST" and path == "/v3/mail/send":
+                if hold:  # the mail is accepted (recorded); only the answer is late
+                    time.sleep(hold / 1000)
+                return self.send(*answer)
+            with fake.lock:
                 if method == "POST" and path.startswith("/hooks/"):
                     status = fake.take(path) or 200
                     fake.hooks.append({"name": path[len("/hooks/"):], "body": raw.decode("utf-8", "replace"),
@@ -109,25 +119,26 @@ def make_handler(fake):
             self.send(404, {"errors": [{"message": "not found"}]})
 
         def mail(self, raw):
+            """→ (status, body, headers); the caller sends it."""
             if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
-                return self.send(401, {"errors": [{"message": "The provided authorization grant is invalid, expired, or revoked",
-                                                   "field": None, "help": None}]})
+                return (401, {"errors": [{"message": "The provided authorization grant is invalid, expired, or revoked",
+                                                   "field": None, "help": None}]}, None)
             injected = fake.take("/v3/mail/send")
             if injected:
-                return self.send(injected, {"errors": [{"message": "injected failure", "field": None}]})
+                return (injected, {"errors": [{"message": "injected failure", "field": None}]}, None)
             try:
                 body = json.loads(raw)
             except ValueError:
                 body = None
             errors = mail_errors(body)
             if errors:
-                return self.send(400, errors)
+                return (400, errors, None)
             message_id = secrets.token_urlsafe(16)
             content = body["content"][0]
             fake.mails.append({"message_id": message_id, "to": body["personalizations"][0]["to"][0]["email"],
                                "from": body["from"]["email"], "subject": body["subject"], "text": content["value"],
                                "custom_args": body.get("custom_args") or {}})
-            self.send(202, None, {"X-Message-Id": message_id})
+            return (202, None, {"X-Message-Id": message_id})
 
         def control(self, method, route, raw):
             route = route.strip("/")
@@ -136,6 +147,9 @@ def make_handler(fake):
             if (method, route) == ("POST", "reset"):
                 fake.reset()
                 return self.send(200, {"ok": True})
+            if (method, route) == ("POST", "hold"):  # {"ms": N}: accepted mails are answered N ms late
+                fake.hold_ms = int(json.loads(raw or b"{}").get("ms", 0))
+                return self.send(200, {"ms": fake.hold_ms})
             if (method, route) == ("GET", "mails"):
                 return self.send(200, fake.mails)
             if (method, route) == ("GET", "hooks"):

@@ -107,6 +107,7 @@ struct RunCommand: AsyncParsableCommand {
                 httpConfiguration.extraRoutes +=
                     try PlaidSetup.routes(queue: queue)
                     + StripeRoutes.registrations(queue: queue, database: database, breaker: stripeBreaker, logger: logger)
+                    + NotificationRoutes(store: database.map { NotificationStore(database: $0, logger: logger) }).registrations
                 intake.server = try JobKitHTTPServer(configuration: httpConfiguration, queue: queue, logger: logger)
             }
             let plaid = try await PlaidSetup.runner(

@@ -45,6 +45,7 @@ struct ServeCommand: AsyncParsableCommand {
                     + StripeRoutes.registrations(
                         queue: queue, database: database, breaker: try CircuitBreaker(service: "stripe", policy: .stripe, logger: logger),
                         logger: logger)
+                    + NotificationRoutes(store: database.map { NotificationStore(database: $0, logger: logger) }).registrations
                 let server = try JobKitHTTPServer(configuration: httpConfiguration, queue: queue, logger: logger)
                 // The exporters start first and stop last, after the server's last request.
                 let group = ServiceGroup(
