@@ -66,6 +66,55 @@ struct QueueLimitTests {
         }
     }
 
+    @Test("two nodes under a token-bucket queue limit: starts never exceed burst + rate × elapsed, so every claim spent its tokens (one read and one write of the bucket per claim)")
+    func tokenBucketAcrossNodes() async throws {
+        try await EngineHarness.with { h in
+            let dir = try TestEnvironment.makeTemporaryDirectory("qlimit-tb")
+            let store = LimitStore(redis: h.queue.redis, namespace: h.namespace)
+            try await store.set(QueueLimit(name: "lim-tb", queue: "limtb", rate: .tokenBucket(20, per: .seconds(1), burst: 5)))
+            let total = 60
+            _ = try await h.queue.enqueueBulk(
+                (0..<total).map { _ in JobQueue.Job(name: "jobkit.noop", payload: ByteBuffer(string: "{}"), options: EnqueueOptions(queue: "limtb")) })
+            let nodes = try (0..<2).map { try Self.node(h, "limtb", "limtb-\($0)", dir: dir, concurrency: 16) }
+            try await waitUntil(timeout: .seconds(60)) { try await h.queue.counts("limtb").completed == total }
+            await Self.stop(nodes)
+            let records = try await h.queue.list("limtb", state: .completed, limit: 1_000)
+            let starts = records.compactMap(\.startedAtMs).sorted()
+            #expect(starts.count == total)
+            for (i, start) in starts.enumerated() {
+                // i + 1 starts by `start`: at most the burst plus 20 a second since the first (1 ms of rounding).
+                let allowed = 5.0 + 20.0 * Double(start - starts[0] + 1) / 1000
+                #expect(Double(i + 1) <= allowed + 1e-9, "start \(i + 1) at +\(start - starts[0]) ms: more than \(allowed)")
+            }
+            // 60 jobs at 20 a second after a burst of 5: at least 2.7 s.
+            #expect(starts.last! - starts[0] >= 2_700)
+        }
+    }
+
+    @Test("two limits on one job (a queue's fixed window and a job name's token bucket), two nodes of 16 slots: both hold for every start, so each claim saw its own pending spends")
+    func twoLimitsInOneClaim() async throws {
+        try await EngineHarness.with { h in
+            let dir = try TestEnvironment.makeTemporaryDirectory("qlimit-two")
+            let store = LimitStore(redis: h.queue.redis, namespace: h.namespace)
+            try await store.set(QueueLimit(name: "two-fw", queue: "limtwo", rate: .fixedWindow(6, per: .milliseconds(400))))
+            try await store.set(QueueLimit(name: "two-tb", queue: "limtwo", job: "jobkit.noop", rate: .tokenBucket(20, per: .seconds(1), burst: 10)))
+            let total = 48
+            _ = try await h.queue.enqueueBulk(
+                (0..<total).map { _ in JobQueue.Job(name: "jobkit.noop", payload: ByteBuffer(string: "{}"), options: EnqueueOptions(queue: "limtwo")) })
+            let nodes = try (0..<2).map { try Self.node(h, "limtwo", "limtwo-\($0)", dir: dir, concurrency: 16) }
+            try await waitUntil(timeout: .seconds(60)) { try await h.queue.counts("limtwo").completed == total }
+            await Self.stop(nodes)
+            let starts = try await h.queue.list("limtwo", state: .completed, limit: 1_000).compactMap(\.startedAtMs).sorted()
+            #expect(starts.count == total)
+            let byWindow = Dictionary(grouping: starts) { $0 / 400 }
+            #expect(byWindow.values.allSatisfy { $0.count <= 6 }, "\(byWindow.mapValues(\.count).sorted { $0.key < $1.key })")
+            for (i, start) in starts.enumerated() {
+                let allowed = 10.0 + 20.0 * Double(start - starts[0] + 1) / 1000
+                #expect(Double(i + 1) <= allowed + 1e-9, "start \(i + 1) at +\(start - starts[0]) ms: more than \(allowed)")
+            }
+        }
+    }
+
     @Test("a job-name limit per {k} with concurrency 1: jobs of one key never overlap, keys run side by side; kill -9 releases the permit")
     func concurrencyPerKey() async throws {
         try await EngineHarness.with { h in

@@ -4,13 +4,63 @@
 enum LimitScripts {
     /// `rl_check(base, code, limit, periodMs, burst, cost, now, spend)` → `allowed (0|1), remaining, retryMs`
     /// (`retryMs` -1: the cost can never pass). Codes: 1 fixed window, 2 sliding log, 3 sliding counter,
-    /// 4 token bucket (GCRA). Shared by ``acquire`` and any script that checks limits inside a larger move.
+    /// 4 token bucket (GCRA). Shared by ``acquire`` and any script that checks limits inside a larger move. A
+    /// script that sets `rl_memo = true` (the claim) must call `rl_flush(now)` before it returns: its spends of
+    /// fixed windows, sliding counters and token buckets are kept in memory until then, so a claim of many jobs
+    /// under one limit reads and writes each key once.
     static let functions = """
+        -- Claim-time memo (`rl_memo = true`, set by a script that admits many jobs in one call): counters and
+        -- token-bucket TATs are read once per script call, kept here, and written back once by rl_flush(now), so a
+        -- claim that admits n jobs under one limit costs one read and one write, not n of each. Scripts that make
+        -- one decision (acquire) leave it off and spend with one command, as before.
+        local rl_memo = false
+        local rl_counts = {}  -- counter key → {v = value incl. pending, d = pending increment, fresh, ttl}
+        local rl_tats = {}    -- token-bucket key → TAT
+        local function rl_read(k)
+          local m = rl_counts[k]
+          if not m then
+            local v = redis.call('GET', k)
+            m = {v = tonumber(v or '0'), d = 0, fresh = not v, ttl = 0}
+            rl_counts[k] = m
+          end
+          return m.v
+        end
+        local function rl_get(k)
+          if rl_memo then return rl_read(k) end
+          return tonumber(redis.call('GET', k) or '0')
+        end
+        local function rl_add(k, cost, ttl)
+          local m = rl_counts[k]
+          m.v = m.v + cost
+          m.d = m.d + cost
+          m.ttl = ttl
+        end
+        local function rl_flush(now)
+          for k, m in pairs(rl_counts) do
+            if m.d > 0 then
+              redis.call('INCRBY', k, m.d)
+              if m.fresh then redis.call('PEXPIRE', k, m.ttl) end
+            end
+          end
+          for k, tat in pairs(rl_tats) do
+            if tat > now then redis.call('SET', k, string.format('%.3f', tat), 'PX', math.ceil(tat - now) + 1) end
+          end
+          rl_counts = {}
+          rl_tats = {}
+        end
         local function rl_check(base, code, limit, period, burst, cost, now, spend)
           if code == 1 then
             if cost > limit then return 0, limit, -1 end
             local w = math.floor(now / period)
             local k = base .. 'fw:' .. w
+            if spend and rl_memo then
+              local used = rl_read(k)
+              if used + cost <= limit then
+                rl_add(k, cost, (w + 1) * period - now + 1)
+                return 1, limit - used - cost, 0
+              end
+              return 0, math.max(0, limit - used), (w + 1) * period - now
+            end
             if spend then
               -- Spend first, undo on a denial: one command when allowed (the TTL is set by the window's first spend).
               local used = redis.call('INCRBY', k, cost)
@@ -22,7 +72,7 @@ enum LimitScripts {
               redis.call('PEXPIRE', k, (w + 1) * period - now + 1)
               return 0, math.max(0, limit - used + cost), (w + 1) * period - now
             end
-            local used = tonumber(redis.call('GET', k) or '0')
+            local used = rl_get(k)
             if used + cost <= limit then return 1, limit - used - cost, 0 end
             return 0, math.max(0, limit - used), (w + 1) * period - now
           elseif code == 2 then
@@ -52,10 +102,17 @@ enum LimitScripts {
             if cost > limit then return 0, limit, -1 end
             local w = math.floor(now / period)
             local ck = base .. 'sw:' .. w
-            local prev = tonumber(redis.call('GET', base .. 'sw:' .. (w - 1)) or '0')
+            local pk = base .. 'sw:' .. (w - 1)
+            local prev = rl_get(pk)
             local inside = (period - (now - w * period)) / period
             local cur
-            if spend then
+            if spend and rl_memo then
+              cur = rl_read(ck)
+              if prev * inside + cur + cost <= limit then
+                rl_add(ck, cost, 2 * period + 1)
+                return 1, math.floor(limit - prev * inside - cur - cost), 0
+              end
+            elseif spend then
               -- Spend first, undo on a denial: one command for the current window when allowed.
               local after = redis.call('INCRBY', ck, cost)
               if prev * inside + after <= limit then
@@ -66,7 +123,7 @@ enum LimitScripts {
               redis.call('PEXPIRE', ck, 2 * period + 1)
               cur = after - cost
             else
-              cur = tonumber(redis.call('GET', ck) or '0')
+              cur = rl_get(ck)
             end
             local estimate = prev * inside + cur
             if not spend and estimate + cost <= limit then
@@ -84,12 +141,14 @@ enum LimitScripts {
             if cost > size then return 0, size, -1 end
             local t = period / limit
             local k = base .. 'tat'
-            local tat = tonumber(redis.call('GET', k) or '0')
+            local tat = rl_tats[k] or tonumber(redis.call('GET', k) or '0')
             if tat < now then tat = now end
             local new = tat + cost * t
             local allowAt = new - size * t
             if allowAt <= now then
-              if spend then
+              if spend and rl_memo then
+                rl_tats[k] = new  -- written by rl_flush() before the script returns
+              elseif spend then
                 redis.call('SET', k, string.format('%.3f', new), 'PX', math.ceil(new - now) + 1)
               end
               return 1, math.floor((now - allowAt) / t + 1e-9), 0

@@ -4,6 +4,11 @@ import Foundation
 ///
 /// Keys: `<ns>:{q}:limits` (HASH name → definition, read by each claim), `<ns>:{q}:limits:denied` (HASH name →
 /// denials), `<ns>:limits` (HASH name → queue, for listing and lookup by name).
+///
+/// The registry is global and the definitions live in their queue's slot, so no one script can write both (a
+/// Redis Cluster refuses cross-slot scripts). Each write is one command, ordered so that a call stopped half-way
+/// never leaves a limit in force that the registry does not list: `set` registers first and writes the
+/// definition last, `remove` deletes the definition first and unregisters last; repeating the call completes it.
 public struct LimitStore: Sendable {
     public let redis: RedisPool
     public let namespace: String
@@ -30,9 +35,9 @@ public struct LimitStore: Sendable {
             _ = try await redis.send(RedisCommand("HDEL", QueueKeys(namespace: namespace, queue: previous).prefix + "limits", limit.name))
         }
         let keys = QueueKeys(namespace: namespace, queue: limit.queue)
-        _ = try await redis.send(RedisCommand("HSET", keys.prefix + "limits", limit.name, String(decoding: data, as: UTF8.self)))
-        _ = try await redis.send(RedisCommand("HSET", index, limit.name, limit.queue))
         _ = try await redis.send(RedisCommand("SADD", QueueKeys.queueSet(namespace: namespace), limit.queue))
+        _ = try await redis.send(RedisCommand("HSET", index, limit.name, limit.queue))
+        _ = try await redis.send(RedisCommand("HSET", keys.prefix + "limits", limit.name, String(decoding: data, as: UTF8.self)))
     }
 
     /// Every limit, by name.

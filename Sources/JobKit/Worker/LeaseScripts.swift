@@ -139,6 +139,7 @@ enum LeaseScripts {
             -- limiter gives, one a concurrency cap denies waits in `scheduled` for a permit (see limits_admit).
             local defs = load_limits()
             local limited = defs ~= nil
+            rl_memo = limited  -- spends are kept in memory and written once, by rl_flush() below
             local budget = limited and (want * 4 + 16) or want
             local examined, poppedAll = 0, false
             -- The queue's head for tenant fairness: the highest position claimed (see the enqueue script).
@@ -188,6 +189,7 @@ enum LeaseScripts {
               if got >= want or examined >= budget or poppedAll then break end
               popped = redis.call('ZPOPMIN', P .. 'ready', math.min(want - got, budget - examined))
             end
+            if limited then rl_flush(now) end
             if #leases > 0 then redis.call('ZADD', P .. 'active', unpack(leases)) end
             if head > head0 then redis.call('SET', P .. 'vtime', head) end
             if #leases / 2 >= want and redis.call('ZCARD', P .. 'ready') > 0 then wake() end
