@@ -15,6 +15,8 @@ public final class JobQueue: Sendable {
     public let namespace: String
     /// The largest encoded payload accepted (default 512 KiB).
     public let maxPayloadBytes: Int
+    /// Job-name → queue overrides applied to every enqueue (default: `JOBKIT_ROUTES`, see ``QueueRoutes``).
+    public let routes: QueueRoutes
     let logger: Logger
     private let knownQueues = Mutex<Set<String>>([])
     let listener: QueueEventListener
@@ -23,8 +25,13 @@ public final class JobQueue: Sendable {
     ///   - redis: the pool to use.
     ///   - namespace: prefix of every key (default `jobkit`).
     ///   - maxPayloadBytes: larger payloads are refused at enqueue (default 512 KiB).
-    public init(redis: RedisPool, namespace: String = "jobkit", maxPayloadBytes: Int = 512 * 1024, logger: Logger = Logger(label: "jobkit.queue")) {
+    ///   - routes: job-name → queue overrides (default: this process's `JOBKIT_ROUTES`).
+    public init(
+        redis: RedisPool, namespace: String = "jobkit", maxPayloadBytes: Int = 512 * 1024, routes: QueueRoutes = .environment,
+        logger: Logger = Logger(label: "jobkit.queue")
+    ) {
         self.redis = redis
+        self.routes = routes
         self.namespace = namespace
         self.maxPayloadBytes = maxPayloadBytes
         self.logger = logger
@@ -67,7 +74,8 @@ public final class JobQueue: Sendable {
     /// Enqueues a job by name with an already-encoded payload (JSON by convention).
     @discardableResult
     public func enqueue(_ job: Job) async throws -> JobHandle {
-        try await traced(name: job.name, queue: job.options.queue, count: 1) { trace in
+        let job = routes.apply(job)
+        return try await traced(name: job.name, queue: job.options.queue, count: 1) { trace in
             try await self.enqueueOne(job, trace: trace)
         }
     }
@@ -116,6 +124,7 @@ public final class JobQueue: Sendable {
     ///   (chunks before the failing one stay enqueued).
     @discardableResult
     public func enqueueBulk(_ jobs: [Job]) async throws -> [JobHandle] {
+        let jobs = routes.queues.isEmpty ? jobs : jobs.map(routes.apply)
         for job in jobs { try check(job) }
         guard let first = jobs.first else { return [] }
         return try await traced(name: first.name, queue: first.options.queue, count: jobs.count) { trace in
@@ -152,7 +161,8 @@ public final class JobQueue: Sendable {
     ///   when the idempotency key matched; `nil` when retention already removed it.
     /// - Throws: as ``enqueue(_:)-(Job)``.
     public func enqueueReturningRecord(_ job: Job) async throws -> (handle: JobHandle, record: JobRecord?) {
-        try await traced(name: job.name, queue: job.options.queue, count: 1) { trace in
+        let job = routes.apply(job)
+        return try await traced(name: job.name, queue: job.options.queue, count: 1) { trace in
             try await self.enqueueOneReturningRecord(job, trace: trace)
         }
     }

@@ -75,7 +75,7 @@ public struct SubscriptionService: Sendable {
                 subscription, item: item, price: price,
                 idempotencyKey: StripeClient.idempotencyKey(job: operation, step: "subscription.change_plan"))
         }
-        try await store.database.transaction(logger: logger) { c in try await record(answer, tenant: tenant, on: c) }
+        _ = try await store.database.transaction(logger: logger) { c in try await record(answer, tenant: tenant, on: c) }
         logger.info("subscription plan changed", metadata: ["tenant": "\(tenant)", "stripe.subscription": "\(subscription)", "plan": "\(plan)"])
         return try await row(subscription, tenant: tenant)
     }
@@ -101,7 +101,7 @@ public struct SubscriptionService: Sendable {
                 }
             }
         }
-        try await store.database.transaction(logger: logger) { c in try await record(answer, tenant: tenant, on: c) }
+        _ = try await store.database.transaction(logger: logger) { c in try await record(answer, tenant: tenant, on: c) }
         logger.info(
             "subscription canceled", metadata: ["tenant": "\(tenant)", "stripe.subscription": "\(subscription)", "atPeriodEnd": "\(atPeriodEnd)"])
         return try await row(subscription, tenant: tenant)
@@ -118,7 +118,7 @@ public struct SubscriptionService: Sendable {
             answer = try await client.setCancelAtPeriodEnd(
                 subscription, false, idempotencyKey: StripeClient.idempotencyKey(job: operation, step: "subscription.resume"))
         }
-        try await store.database.transaction(logger: logger) { c in try await record(answer, tenant: tenant, on: c) }
+        _ = try await store.database.transaction(logger: logger) { c in try await record(answer, tenant: tenant, on: c) }
         return try await row(subscription, tenant: tenant)
     }
 

@@ -69,7 +69,14 @@ struct RunCommand: AsyncParsableCommand {
         var configuration = JobKit.JobNode.Configuration(redis: redis, worker: options, node: node)
         configuration.namespace = connection.namespace
         configuration.runsScheduler = !noScheduler
-        configuration.defaultSchedules = JobCatalog.defaultSchedules
+        // Operators' routes (JOBKIT_ROUTES): refused here when they do not parse, and the default schedules fire into
+        // their job's routed queue.
+        let routes = try QueueRoutes.parse(ProcessInfo.processInfo.environment[QueueRoutes.variable] ?? "")
+        configuration.defaultSchedules = JobCatalog.defaultSchedules.map { schedule in
+            var routed = schedule
+            if let queue = routes.queue(for: schedule.job) { routed.queue = queue }
+            return routed
+        }
         return configuration
     }
 
