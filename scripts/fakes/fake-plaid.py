@@ -110,6 +110,14 @@ Control API (JSON in and out, under /_fake/, no auth; errors are {"error": "..."
   POST /_fake/items/<item_id>/balances {"account_id": ..., "current": 123.45, "available": ..., "limit": ...}
         set the given balance fields (absent keys stay; null is allowed) → {"ok": true}
   POST /_fake/items/<item_id>/login_required {"on": true|false}   (default true) → {"ok": true}
+  POST /_fake/items/<item_id>/fire_webhook {"webhook_code": "SYNC_UPDATES_AVAILABLE" | "PENDING_EXPIRATION" | "ERROR"}
+        what Plaid's /sandbox/item/fire_webhook does: builds the webhook (TRANSACTIONS SYNC_UPDATES_AVAILABLE; ITEM
+        PENDING_EXPIRATION with consent_expiration_time in 7 days; ITEM ERROR with the ITEM_LOGIN_REQUIRED error),
+        signs it as Plaid does (a `Plaid-Verification` ES256 JWT with kid, iat and request_body_sha256, made with the
+        fixture's test-only key from webhook_signing/, whose public half /webhook_verification_key/get serves) and
+        POSTs it to the Item's webhook URL (set at link with options.webhook, or by /item/webhook/update). The POST
+        is made outside the fake's lock, so the receiver may call the fake back. → {"status": <receiver's HTTP
+        status>, "body": <its answer, parsed when JSON>}; 400 when the Item has no webhook URL.
   POST /_fake/inject {"endpoint": "/transactions/sync", "item_id": optional, "error": "<ERROR_CODE>" | null,
                       "delay_ms": optional, "after_calls": K (default 0), "times": T (default 1),
                       "not_ready": optional bool, "status": optional int, "error_type": optional str}
@@ -138,9 +146,12 @@ import binascii
 import collections
 import copy
 import datetime
+import hashlib
+import http.client
 import json
 import os
 import random
+import secrets
 import string
 import sys
 import threading
@@ -166,6 +177,77 @@ REDACTED_KEYS = frozenset({"secret", "access_token", "public_token"})
 ITEM_ENDPOINTS = ("/accounts/get", "/accounts/balance/get", "/transactions/sync", "/item/get", "/item/webhook/update")
 LOGIN_BLOCKED = ("/accounts/get", "/accounts/balance/get", "/transactions/sync")
 MAX_SYNTHETIC = 1_000_000
+
+
+# --- ES256 (webhook signing) -----------------------------------------------------------------------------------------
+# Plain P-256 ECDSA for the fixture's TEST-ONLY key (no third-party crypto in the fake): affine arithmetic, a fresh
+# random nonce per signature. Slow (a few ms) and not constant time, which is fine for a fake signing test data.
+
+P256_P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+P256_G = (0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+          0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5)
+
+
+def _p256_add(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if a[0] == b[0] and (a[1] + b[1]) % P256_P == 0:
+        return None
+    if a == b:
+        m = (3 * a[0] * a[0] - 3) * pow(2 * a[1], -1, P256_P) % P256_P
+    else:
+        m = (b[1] - a[1]) * pow(b[0] - a[0], -1, P256_P) % P256_P
+    x = (m * m - a[0] - b[0]) % P256_P
+    return x, (m * (a[0] - x) - a[1]) % P256_P
+
+
+def _p256_mul(k, point):
+    result = None
+    while k:
+        if k & 1:
+            result = _p256_add(result, point)
+        point = _p256_add(point, point)
+        k >>= 1
+    return result
+
+
+def _b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64url_int(text):
+    return int.from_bytes(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), "big")
+
+
+class WebhookSigner:
+    """Signs webhook bodies as Plaid does, with the JWK at `path` (private member d; x, y checked against d)."""
+
+    def __init__(self, path):
+        with open(path, encoding="utf-8") as f:
+            jwk = json.load(f)
+        self.kid = jwk["kid"]
+        self.d = _b64url_int(jwk["d"])
+        if _p256_mul(self.d, P256_G) != (_b64url_int(jwk["x"]), _b64url_int(jwk["y"])):
+            raise ValueError(f"{path}: d does not match x, y")
+
+    def sign(self, body, iat):
+        header = _b64url(json.dumps({"alg": "ES256", "kid": self.kid, "typ": "JWT"}, separators=(",", ":")).encode())
+        claims = _b64url(json.dumps({"iat": iat, "request_body_sha256": hashlib.sha256(body).hexdigest()},
+                                    separators=(",", ":")).encode())
+        signing_input = f"{header}.{claims}".encode("ascii")
+        z = int.from_bytes(hashlib.sha256(signing_input).digest(), "big")
+        while True:
+            k = secrets.randbelow(P256_N - 1) + 1
+            r = _p256_mul(k, P256_G)[0] % P256_N
+            if r == 0:
+                continue
+            s_ = pow(k, -1, P256_N) * (z + r * self.d) % P256_N
+            if s_ != 0:
+                break
+        return f"{header}.{claims}.{_b64url(r.to_bytes(32, 'big') + s_.to_bytes(32, 'big'))}"
 
 
 # --- venv -------------------------------------------------------------------------------------------------------------
@@ -612,6 +694,7 @@ class Limiter:
 class Fake:
     def __init__(self, fixtures, spec, client_id, secret, enforce_limits, verbose):
         self.fx = fixtures
+        self.signer = WebhookSigner(os.path.join(fixtures.root, "webhook_signing", "test-only-signing-key.jwk.json"))
         self.spec = spec
         self.client_id = client_id
         self.secret = secret
@@ -1086,6 +1169,11 @@ def make_handler(fake):
             body = body or {}
             parts = [unquote(p) for p in url.path.split("/")[2:] if p]
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            if method == "POST" and len(parts) == 3 and parts[0] == "items" and parts[2] == "fire_webhook":
+                try:
+                    return self.fire_webhook(parts[1], body)
+                except ControlError as error:
+                    return error.status, {"error": str(error)}
             try:
                 with fake.lock:
                     return self.control_locked(method, parts, body, query)
@@ -1155,6 +1243,50 @@ def make_handler(fake):
                     item.login_required = bool(body.get("on", True))
                     return 200, {"ok": True}
             raise ControlError(404, f"no control route {method} /_fake/{'/'.join(parts)}")
+
+        def fire_webhook(self, item_id, body):
+            code = body.get("webhook_code", "SYNC_UPDATES_AVAILABLE")
+            with fake.lock:
+                item = fake.items.get(item_id)
+                if item is None:
+                    raise ControlError(404, f"no item {item_id}")
+                url = item.webhook
+            if not url:
+                raise ControlError(400, f"item {item_id} has no webhook URL (options.webhook at link, or /item/webhook/update)")
+            if code == "SYNC_UPDATES_AVAILABLE":
+                hook = {"webhook_type": "TRANSACTIONS", "webhook_code": code, "item_id": item_id, "environment": "sandbox",
+                        "initial_update_complete": True, "historical_update_complete": True}
+            elif code == "PENDING_EXPIRATION":
+                expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=7)
+                hook = {"webhook_type": "ITEM", "webhook_code": code, "item_id": item_id, "environment": "sandbox",
+                        "consent_expiration_time": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            elif code == "ERROR":
+                error = fake.fx.error_body("ITEM_LOGIN_REQUIRED")[1]
+                error = {k: error.get(k) for k in ("error_type", "error_code", "error_message", "display_message", "status")}
+                hook = {"webhook_type": "ITEM", "webhook_code": code, "item_id": item_id, "environment": "sandbox",
+                        "error": error}
+            else:
+                raise ControlError(400, "webhook_code must be SYNC_UPDATES_AVAILABLE, PENDING_EXPIRATION or ERROR")
+            raw = json.dumps(hook, separators=(",", ":")).encode()
+            header = fake.signer.sign(raw, int(time.time()))
+            target = urlsplit(url)
+            if target.scheme != "http" or not target.hostname:
+                raise ControlError(400, f"the fake only delivers to http:// URLs, not {url}")
+            conn = http.client.HTTPConnection(target.hostname, target.port or 80, timeout=30)
+            try:
+                conn.request("POST", target.path or "/", body=raw,
+                             headers={"Content-Type": "application/json", "Plaid-Verification": header})
+                answer = conn.getresponse()
+                text = answer.read().decode("utf-8", "replace")
+            except OSError as error:
+                raise ControlError(502, f"could not deliver to {url}: {error}")
+            finally:
+                conn.close()
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = text
+            return 200, {"status": answer.status, "body": parsed}
 
         def inject(self, body):
             endpoint = body.get("endpoint")
