@@ -141,6 +141,34 @@ struct SchedulerTests {
         }
     }
 
+    @Test("an operator's change to a default schedule (re-timed, disabled) survives the code's sync at every node start; removing it hands it back to the code")
+    func operatorOverridesDefaults() async throws {
+        try await EngineHarness.with { h in
+            let store = ScheduleStore(redis: h.redis, namespace: h.namespace)
+            let monthly = Schedule.cron("reports.monthly", "0 6 1 * *", job: "jobkit.noop")
+            #expect(try await store.sync([monthly]) == ["reports.monthly": "added"])
+            // The operator re-times it (jobnode schedules set saves the same way).
+            var retimed = monthly
+            retimed.trigger = .cron(expression: "0 7 2 * *", timeZone: "UTC")
+            #expect(try await store.save(retimed) == "updated")
+            // A node starts: the code's version does not come back.
+            #expect(try await store.sync([monthly]) == ["reports.monthly": "kept"])
+            #expect(try await store.get("reports.monthly")?.schedule.trigger == .cron(expression: "0 7 2 * *", timeZone: "UTC"))
+            // Disabled by the operator: stays disabled through syncs.
+            try await store.setEnabled("reports.monthly", false)
+            #expect(try await store.sync([monthly]) == ["reports.monthly": "kept"])
+            #expect(try await store.get("reports.monthly")?.schedule.enabled == false)
+            #expect(try await store.get("reports.monthly")?.nextRunMs == nil)
+            // Removed: the next sync adds the code's version, and follows the code again.
+            #expect(try await store.remove("reports.monthly"))
+            #expect(try await store.sync([monthly]) == ["reports.monthly": "added"])
+            #expect(try await store.get("reports.monthly")?.schedule.trigger == monthly.trigger)
+            var changed = monthly
+            changed.payload = #"{"v": 2}"#
+            #expect(try await store.sync([changed]) == ["reports.monthly": "updated"])
+        }
+    }
+
     @Test("schedules next prints fire times in the zone, with offsets, across a DST change")
     func cliNext() async throws {
         let dir = try TestEnvironment.makeTemporaryDirectory("next")

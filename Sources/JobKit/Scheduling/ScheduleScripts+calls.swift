@@ -79,6 +79,8 @@ extension ScheduleScripts {
         case updated
         /// The stored definition was the same.
         case unchanged
+        /// An operator's version is stored (the code's sync leaves it alone).
+        case kept
 
         /// Parses the upsert script's reply.
         ///
@@ -93,12 +95,12 @@ extension ScheduleScripts {
 
     /// Stores `schedule`'s definition and, when what decides its ticks changed (or it had no due score),
     /// sets its next tick to `nextTick` (nil: none); parse the reply with ``UpsertOutcome/init(_:)``.
-    static func upsert(_ keys: QueueKeys, schedule: Schedule, nextTick: Int64?) -> RedisScriptCall {
+    static func upsert(_ keys: QueueKeys, schedule: Schedule, nextTick: Int64?, byOperator: Bool = true) -> RedisScriptCall {
         RedisScriptCall(
             upsert, keys: [keys.prefix],
             arguments: [
                 schedule.name, schedule.encoded, schedule.triggerFingerprint, nextTick ?? -1,
-                schedule.enabled ? "1" : "0",
+                schedule.enabled ? "1" : "0", byOperator ? "1" : "0",
             ])
     }
 

@@ -74,7 +74,8 @@ enum ScheduleScripts {
     /// Adds or updates a definition without resetting its next tick unless what decides the ticks changed.
     ///
     /// KEYS: 1 queue prefix. ARGV: 1 name, 2 definition, 3 trigger fingerprint, 4 next tick (-1: none),
-    /// 5 enabled (`1`/`0`). Reply: `added`, `updated` or `unchanged`.
+    /// 5 enabled (`1`/`0`), 6 by an operator (`1`; the state's `operator` field is set) or by the code's sync
+    /// (`0`; a schedule whose state says `operator` is left alone). Reply: `added`, `updated`, `unchanged` or `kept`.
     static let upsert = RedisScript(
         """
         local P = KEYS[1]
@@ -82,6 +83,8 @@ enum ScheduleScripts {
         local due = P .. 'schedules:due'
         local state = P .. 'schedule:' .. name
         local old = redis.call('HGET', P .. 'schedules', name)
+        if ARGV[6] == '0' and old and redis.call('HGET', state, 'operator') == '1' then return 'kept' end
+        if ARGV[6] == '1' then redis.call('HSET', state, 'operator', 1) end
         local oldFingerprint = redis.call('HGET', state, 'fingerprint')
         redis.call('HSET', P .. 'schedules', name, ARGV[2])
         redis.call('HSET', state, 'fingerprint', ARGV[3])

@@ -23,28 +23,43 @@ public struct ScheduleStore: Sendable {
     func keys(_ queue: String) -> QueueKeys { QueueKeys(namespace: namespace, queue: queue) }
     var index: String { QueueKeys.scheduleIndex(namespace: namespace) }
 
-    /// Adds new schedules and updates changed ones; a schedule keeps its next tick unless its trigger,
-    /// start, end or DST flag changed. Returns each name's outcome (`added`, `updated`, `unchanged`).
+    /// Syncs the schedules the code declares (a node's default schedules): adds new ones and updates changed ones;
+    /// a schedule keeps its next tick unless its trigger, start, end or DST flag changed. One an operator changed
+    /// since (``save(_:)``: re-timed, disabled, enabled) is theirs and is left as it is: `kept`. Returns each name's
+    /// outcome (`added`, `updated`, `unchanged`, `kept`).
     @discardableResult
     public func sync(_ schedules: [Schedule]) async throws -> [String: String] {
         var outcomes: [String: String] = [:]
-        for schedule in schedules { outcomes[schedule.name] = try await save(schedule) }
+        for schedule in schedules { outcomes[schedule.name] = try await save(schedule, byOperator: false) }
         return outcomes
     }
 
-    /// Adds or updates one schedule (see ``sync(_:)``).
+    /// Adds or updates one schedule as an operator does (`jobnode schedules set|enable|disable`): from now on the
+    /// code's ``sync(_:)`` leaves it alone. Removing it hands it back to the code: a node's next sync adds the
+    /// code's version again.
     @discardableResult
     public func save(_ schedule: Schedule) async throws -> String {
+        try await save(schedule, byOperator: true)
+    }
+
+    private func save(_ schedule: Schedule, byOperator: Bool) async throws -> String {
         try schedule.validate()
+        let oldQueue = try await redis.send(RedisCommand("HGET", index, schedule.name)).string
+        if !byOperator, let oldQueue,
+            try await redis.send(RedisCommand("HGET", keys(oldQueue).scheduleState(schedule.name), "operator")).string == "1"
+        {
+            return ScheduleScripts.UpsertOutcome.kept.rawValue
+        }
         // A schedule that moves to another queue leaves the old queue's keys.
-        if let oldQueue = try await redis.send(RedisCommand("HGET", index, schedule.name)).string, oldQueue != schedule.queue {
+        if let oldQueue, oldQueue != schedule.queue {
             let old = keys(oldQueue)
             _ = try await redis.run(ScheduleScripts.remove(old, name: schedule.name))
         }
         let now = try await redis.timeMilliseconds()
         let k = keys(schedule.queue)
         let outcome = try ScheduleScripts.UpsertOutcome(
-            try await redis.run(ScheduleScripts.upsert(k, schedule: schedule, nextTick: schedule.nextTick(after: now))))
+            try await redis.run(ScheduleScripts.upsert(k, schedule: schedule, nextTick: schedule.nextTick(after: now), byOperator: byOperator)))
+        if outcome == .kept { return outcome.rawValue }
         _ = try await redis.pipeline([
             RedisCommand("HSET", index, schedule.name, schedule.queue),
             RedisCommand("SADD", QueueKeys.queueSet(namespace: namespace), schedule.queue),
