@@ -64,7 +64,8 @@ public enum JobCatalog {
     public static var defaultSchedules: [Schedule] {
         var nightly = Schedule.cron("maintenance.nightly", "0 3 * * *", job: NightlyMaintenanceJob.jobName, queue: "maintenance")
         nightly.overlap = .skip
-        var monthly = Schedule.cron("reports.monthly", "0 6 1 * *", job: MonthlyReportJob.jobName, queue: "reports")
+        // Daily: the fan-out enqueues each tenant's report for 06:00 on the 1st in the tenant's zone (ReportTiming).
+        var monthly = Schedule.cron("reports.monthly", "0 15 * * *", job: MonthlyReportJob.jobName, queue: "reports")
         monthly.misfire = .once
         var sessions = Schedule.every("maintenance.sessions", .seconds(900), job: SessionCleanupJob.jobName, queue: "maintenance")
         sessions.overlap = .skip

@@ -101,4 +101,68 @@ struct ReportTests {
             #expect(reportJobs.count == 3, "t1 by hand, then t1 and t2 once from the fan-out: \(reportJobs.map(\.payload))")
         }
     }
+
+    static func ms(_ iso: String) -> Int64 {
+        Int64(ISO8601DateFormatter().date(from: iso)!.timeIntervalSince1970 * 1000)
+    }
+
+    @Test("each tenant's report is due at 06:00 on the 1st in its own zone, for the month that ended there; the daily fan-out sees it within 36 h, never twice as another month")
+    func timing() {
+        let run = Self.ms("2026-11-30T15:00:00Z")  // the daily fan-out before December 1st
+        // UTC: December 1st 06:00Z, for November.
+        #expect(ReportTiming.due(nowMs: run, zone: "UTC").map { "\($0.month)" } == "2026-11")
+        #expect(ReportTiming.due(nowMs: run, zone: "UTC")?.runAtMs == Self.ms("2026-12-01T06:00:00Z"))
+        // UTC+14 is already on December 1st at 05:00: its 06:00 is 16:00Z the day before.
+        #expect(ReportTiming.due(nowMs: run, zone: "Pacific/Kiritimati")?.runAtMs == Self.ms("2026-11-30T16:00:00Z"))
+        #expect(ReportTiming.due(nowMs: run, zone: "Pacific/Kiritimati").map { "\($0.month)" } == "2026-11")
+        // UTC-12 reaches December 1st 06:00 at 18:00Z on the 1st: 27 h ahead, still this run's.
+        #expect(ReportTiming.due(nowMs: run, zone: "Etc/GMT+12")?.runAtMs == Self.ms("2026-12-01T18:00:00Z"))
+        // New York in winter (UTC-5): 11:00Z.
+        #expect(ReportTiming.due(nowMs: run, zone: "America/New_York")?.runAtMs == Self.ms("2026-12-01T11:00:00Z"))
+        // Paris in summer (UTC+2): July 1st 06:00 is 04:00Z, for June.
+        let summer = ReportTiming.due(nowMs: Self.ms("2026-06-30T15:00:00Z"), zone: "Europe/Paris")
+        #expect(summer?.runAtMs == Self.ms("2026-07-01T04:00:00Z") && summer.map { "\($0.month)" } == "2026-06")
+        // Mid-month: nothing due anywhere.
+        for zone in ["UTC", "Pacific/Kiritimati", "Etc/GMT+12", "Asia/Kolkata"] {
+            #expect(ReportTiming.due(nowMs: Self.ms("2026-12-07T15:00:00Z"), zone: zone) == nil, "\(zone)")
+        }
+        // The next day's run sees the same report (the idempotency key makes it one job); a run delayed by an outage
+        // still enqueues one whose instant passed less than 36 h ago.
+        let next = ReportTiming.due(nowMs: Self.ms("2026-12-01T15:00:00Z"), zone: "UTC")
+        #expect(next?.runAtMs == Self.ms("2026-12-01T06:00:00Z") && next.map { "\($0.month)" } == "2026-11")
+        #expect(ReportTiming.due(nowMs: Self.ms("2026-12-02T19:00:00Z"), zone: "UTC") == nil)
+        // January's report covers December of the year before.
+        #expect(ReportTiming.due(nowMs: Self.ms("2026-12-31T15:00:00Z"), zone: "UTC").map { "\($0.month)" } == "2026-12")
+        // An unknown zone counts as UTC.
+        #expect(ReportTiming.due(nowMs: run, zone: "Mars/Olympus")?.runAtMs == Self.ms("2026-12-01T06:00:00Z"))
+    }
+
+    @Test("jobnode reports time-zone sets and shows a tenant's zone and refuses an unknown one; the schedule's fan-out (no month) enqueues a tenant only when its 1st 06:00 is near")
+    func timeZones() async throws {
+        try await PlaidWorld.with { w in
+            try w.startNode("reports", queues: MonthlyReportJob.queue)
+            let set = try JobNodeProcess(
+                ["reports", "time-zone", "--tenant", "t9", "--tz", "Pacific/Kiritimati", "--database", w.databaseURL],
+                logPath: "\(w.directory)/tz-set.log")
+            #expect(await set.process.wait() == 0)
+            #expect(set.log.trimmingCharacters(in: .whitespacesAndNewlines) == "Pacific/Kiritimati")
+            let bad = try JobNodeProcess(
+                ["reports", "time-zone", "--tenant", "t9", "--tz", "Mars/Olympus", "--database", w.databaseURL], logPath: "\(w.directory)/tz-bad.log")
+            #expect(await bad.process.wait() != 0)
+            #expect(bad.log.contains("not an IANA time zone"))
+            let store = ReportStore(database: w.database, logger: PlaidWorld.logger)
+            #expect(try await store.timeZone(tenant: "t9") == "Pacific/Kiritimati")
+            #expect(try await store.timeZone(tenant: "nobody") == nil)
+
+            // The fan-out without a month decides with Redis's time: each tenant is enqueued iff ReportTiming says so.
+            let now = try await w.redis.timeMilliseconds()
+            let zones = try await store.tenantTimeZones()
+            let expected = zones.filter { ReportTiming.due(nowMs: now, zone: $0.1) != nil }.count
+            let fan = try await w.queue.enqueue(MonthlyReportJob(), options: EnqueueOptions(queue: MonthlyReportJob.queue))
+            _ = try await fan.result(timeout: .seconds(60))
+            let waiting = try await w.jobs(.scheduled, queue: MonthlyReportJob.queue) + (try await w.jobs(.ready, queue: MonthlyReportJob.queue))
+                + (try await w.jobs(.completed, queue: MonthlyReportJob.queue)).filter { $0.payload.contains("\"tenant\"") }
+            #expect(waiting.filter { $0.payload.contains("\"tenant\"") }.count == expected)
+        }
+    }
 }

@@ -19,14 +19,17 @@ public struct MonthlyReportBuilder: Sendable {
     }
 
     func run(_ job: MonthlyReportJob, _ context: JobContext) async throws {
-        let month: ReportMonth
+        var given: ReportMonth?
         if let text = job.month {
             guard let parsed = ReportMonth(text) else { throw JobFatalError("month '\(text)' is not YYYY-MM") }
-            month = parsed
-        } else {
-            month = ReportMonth.previous()
+            given = parsed
         }
-        guard let tenant = job.tenant, !tenant.isEmpty else { return try await fanOut(month, context) }
+        guard let tenant = job.tenant, !tenant.isEmpty else {
+            // The schedule's fan-out (no month): each tenant's report at 06:00 on the 1st in its own zone.
+            guard let given else { return try await fanOutByZone(context) }
+            return try await fanOut(given, context)
+        }
+        let month = given ?? ReportMonth.previous()
         let report = try await build(tenant: tenant, month: month)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -37,22 +40,38 @@ public struct MonthlyReportBuilder: Sendable {
         context.logger.info("monthly report stored", metadata: ["tenant": "\(tenant)", "month": "\(month)", "spending": "\(report.spending)"])
     }
 
-    /// One `reports.monthly` per tenant, in bulk, keyed per tenant and month.
+    /// One `reports.monthly` per tenant for `month`, now, in bulk, keyed per tenant and month.
     func fanOut(_ month: ReportMonth, _ context: JobContext) async throws {
         let tenants = try await store.tenants()
+        try await enqueue(tenants.map { ($0, month, nil) }, context)
+        context.logger.info("monthly reports enqueued", metadata: ["month": "\(month)", "tenants": "\(tenants.count)"])
+    }
+
+    /// The schedule's daily run: one `reports.monthly` per tenant whose 06:00 on the 1st (its own zone) is near
+    /// (``ReportTiming``), delayed to that instant; the time is Redis's.
+    func fanOutByZone(_ context: JobContext) async throws {
+        let now = try await context.redis.timeMilliseconds()
+        let due = try await store.tenantTimeZones().compactMap { tenant, zone in
+            ReportTiming.due(nowMs: now, zone: zone).map { (tenant, $0.month, $0.runAtMs) }
+        }
+        try await enqueue(due, context)
+        context.logger.info("monthly reports enqueued", metadata: ["tenants": "\(due.count)", "by": "time zone"])
+    }
+
+    private func enqueue(_ reports: [(String, ReportMonth, Int64?)], _ context: JobContext) async throws {
         var jobs: [JobQueue.Job] = []
-        for tenant in tenants {
+        for (tenant, month, runAt) in reports {
             var options = EnqueueOptions(queue: MonthlyReportJob.queue)
             options.tenantID = tenant
             options.idempotencyKey = "reports.monthly:\(tenant):\(month)"
             options.idempotencyTTL = .seconds(40 * 86_400)
             options.correlationID = context.correlationID
+            options.runAtMilliseconds = runAt
             jobs.append(try JobQueue.Job(MonthlyReportJob(tenant: tenant, month: "\(month)"), options: options))
         }
         for chunk in stride(from: 0, to: jobs.count, by: 1_000) {
             _ = try await queue.enqueueBulk(Array(jobs[chunk..<min(chunk + 1_000, jobs.count)]))
         }
-        context.logger.info("monthly reports enqueued", metadata: ["month": "\(month)", "tenants": "\(tenants.count)"])
     }
 
     /// The report of one tenant's month (read-only).

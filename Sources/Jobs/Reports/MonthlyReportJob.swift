@@ -1,10 +1,11 @@
 import Foundation
 import JobKit
 
-/// `reports.monthly` `{"tenant", "month": "YYYY-MM"}`: one tenant's report of one month (``MonthlyReportBuilder``).
-/// Without a tenant (the monthly schedule's job) it fans out: one `reports.monthly` per tenant for `month` (default:
-/// the previous UTC month), enqueued in bulk on `reports` with the idempotency key `reports.monthly:<tenant>:<month>`,
-/// so one tenant's failure is one job and a rerun of the fan-out enqueues nothing new.
+/// `reports.monthly` `{"tenant", "month": "YYYY-MM"}`: one tenant's report of one month (``MonthlyReportBuilder``;
+/// without a month, the previous UTC month). Without a tenant it fans out, in bulk on `reports`, with the idempotency
+/// key `reports.monthly:<tenant>:<month>` (so one tenant's failure is one job and a rerun enqueues nothing new):
+/// with a month, one job per tenant for that month, now; without one (the daily `reports.monthly` schedule), one
+/// job per tenant whose 06:00 on the 1st in its own time zone is near, delayed to that instant (``ReportTiming``).
 public struct MonthlyReportJob: JobPayload {
     public static let jobName = "reports.monthly"
     public static let queue = "reports"

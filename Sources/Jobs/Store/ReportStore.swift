@@ -25,6 +25,35 @@ public struct ReportStore: Sendable {
         return out
     }
 
+    /// Every tenant with its time zone (the zone-aware fan-out).
+    func tenantTimeZones() async throws -> [(String, String)] {
+        var out: [(String, String)] = []
+        for try await (id, zone) in try await client.query("SELECT id, time_zone FROM tenants ORDER BY id", logger: logger)
+            .decode((String, String).self)
+        {
+            out.append((id, zone))
+        }
+        return out
+    }
+
+    /// Sets a tenant's time zone (an IANA name; the tenant's row is made when missing).
+    ///
+    /// - Throws: ``ReportStoreError`` for a zone Foundation does not know.
+    public func setTimeZone(tenant: String, zone: String) async throws {
+        guard TimeZone(identifier: zone) != nil else { throw ReportStoreError("unknown time zone '\(zone)' (an IANA name, e.g. Europe/Paris)") }
+        try await client.query(
+            "INSERT INTO tenants (id, time_zone) VALUES (\(tenant), \(zone)) ON CONFLICT (id) DO UPDATE SET time_zone = EXCLUDED.time_zone",
+            logger: logger)
+    }
+
+    /// A tenant's time zone; nil when the tenant has no row.
+    public func timeZone(tenant: String) async throws -> String? {
+        for try await (zone,) in try await client.query("SELECT time_zone FROM tenants WHERE id = \(tenant)", logger: logger).decode((String,).self) {
+            return zone
+        }
+        return nil
+    }
+
     /// Posted spending (amount > 0) per category in a month: category → (sum, count).
     func spendingByCategory(tenant: String, month: ReportMonth) async throws -> [(String, Decimal, Int)] {
         var out: [(String, Decimal, Int)] = []
@@ -119,4 +148,10 @@ public struct ReportStore: Sendable {
         }
         return nil
     }
+}
+
+/// A refused store operation, with the reason.
+public struct ReportStoreError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -19,6 +19,8 @@ public enum StoreMigrations {
         Migration(version: 4, name: "notifications", statements: notifications),
         Migration(version: 5, name: "reports", statements: reports),
         Migration(version: 6, name: "low_balance", statements: ["ALTER TABLE tenants ADD COLUMN low_balance_threshold numeric"]),
+        // The zone a tenant's monthly report is made in (06:00 on the 1st there), an IANA name.
+        Migration(version: 7, name: "tenant_time_zone", statements: ["ALTER TABLE tenants ADD COLUMN time_zone text NOT NULL DEFAULT 'UTC'"]),
     ]
 
     /// Stripe customers, subscriptions, invoices and the ledger of Stripe events (keyed by event id), and the
