@@ -26,6 +26,12 @@ public struct EnqueueRequest: Sendable, Decodable {
         "idempotencyKey", "tenant", "correlationId",
     ]
 
+    /// One request's body: ``JSONScanner`` and ``init(fast:)``, else `JSONDecoder` (whose errors name the field).
+    static func decode(_ body: ByteBuffer) throws -> EnqueueRequest {
+        if case .object(let o)? = JSONScanner.parse(body), let request = EnqueueRequest(fast: o) { return request }
+        return try RequestBody.decode(EnqueueRequest.self, from: body)
+    }
+
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: AnyKey.self)
         try c.refuseUnknownKeys(Self.fields)
@@ -42,9 +48,70 @@ public struct EnqueueRequest: Sendable, Decodable {
         correlationId = try c.optional(String.self, "correlationId")
     }
 
+    /// The fast path's mapping from a parsed object (``JSONScanner``): nil for anything it does not take as is
+    /// (an unknown or missing field, a wrong type, a non-integral number for an integer, a `runAt` text that does
+    /// not parse), so that the caller decodes with `JSONDecoder` and answers with the field's error.
+    init?(fast o: [String: JSONValue]) {
+        guard o.count <= Self.fields.count, o.keys.allSatisfy(Self.fields.contains), case .string(let name)? = o["name"] else { return nil }
+        func text(_ key: String) -> String?? {
+            switch o[key] {
+            case nil, .null?: return .some(nil)
+            case .string(let v)?: return .some(v)
+            default: return nil
+            }
+        }
+        func integer(_ key: String) -> Int?? {
+            switch o[key] {
+            case nil, .null?: return .some(nil)
+            case .integer(let v)?: return Int(exactly: v).map { .some($0) } ?? nil
+            default: return nil
+            }
+        }
+        func double(_ key: String) -> Double?? {
+            switch o[key] {
+            case nil, .null?: return .some(nil)
+            case .integer(let v)?: return .some(Double(v))
+            case .number(let v)?: return .some(v)
+            default: return nil
+            }
+        }
+        guard let queue = text("queue"), let priority = integer("priority"), let delaySeconds = double("delaySeconds"),
+            let maxAttempts = integer("maxAttempts"), let timeoutSeconds = double("timeoutSeconds"),
+            let idempotencyKey = text("idempotencyKey"), let tenant = text("tenant"), let correlationId = text("correlationId")
+        else { return nil }
+        switch o["runAt"] {
+        case nil, .null?: runAt = nil
+        case .integer(let ms)?: runAt = RunAt(milliseconds: ms)
+        case .string(let t)?:
+            guard let ms = RunAt.parse(t) else { return nil }
+            runAt = RunAt(milliseconds: ms)
+        default: return nil
+        }
+        self.name = name
+        self.payload = o["payload"].flatMap { $0 == .null ? nil : $0 } ?? .object([:])
+        self.queue = queue
+        self.priority = priority
+        self.delaySeconds = delaySeconds
+        self.maxAttempts = maxAttempts
+        self.timeoutSeconds = timeoutSeconds
+        self.idempotencyKey = idempotencyKey
+        self.tenant = tenant
+        self.correlationId = correlationId
+    }
+
     /// `runAt` as a timestamp string or a number of milliseconds.
     public struct RunAt: Sendable, Decodable {
         public var milliseconds: Int64
+
+        init(milliseconds: Int64) { self.milliseconds = milliseconds }
+
+        /// An RFC 3339 time (fractional seconds allowed) in ms since the epoch.
+        static func parse(_ text: String) -> Int64? {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            guard let date = formatter.date(from: text) ?? ISO8601DateFormatter().date(from: text) else { return nil }
+            return Int64((date.timeIntervalSince1970 * 1000).rounded())
+        }
 
         public init(from decoder: any Decoder) throws {
             let c = try decoder.singleValueContainer()
@@ -104,8 +171,10 @@ public struct EnqueueRequest: Sendable, Decodable {
         if let tenant, !tenant.isEmpty { options.tenantID = tenant }
         options.correlationID = correlationId.flatMap { $0.isEmpty ? nil : $0 } ?? requestID
         guard !self.name.isEmpty else { throw APIError.invalidField(name("name"), "is empty") }
-        // The payload is stored as its JSON text, whatever its type (a string payload keeps its quotes).
-        let payload = try JSONOutput.encode(self.payload)
+        // The payload is stored as its JSON text, whatever its type (a string payload keeps its quotes); written
+        // directly unless it holds a non-integral number, whose text JSONEncoder decides.
+        var payload = ByteBuffer()
+        if !self.payload.writeCompact(into: &payload) { payload = try JSONOutput.encode(self.payload) }
         return JobQueue.Job(name: self.name, payload: payload, options: options)
     }
 }
@@ -113,6 +182,23 @@ public struct EnqueueRequest: Sendable, Decodable {
 /// The body of `POST /v1/jobs:batch`: `{"jobs": [...]}`, 1 to 1,000 jobs.
 struct EnqueueBatchRequest: Decodable {
     var jobs: [EnqueueRequest]
+
+    init(jobs: [EnqueueRequest]) { self.jobs = jobs }
+
+    /// The body parsed by ``JSONScanner`` and mapped without `JSONDecoder`, else decoded by it (whose errors
+    /// name the field).
+    static func decode(_ body: ByteBuffer) throws -> EnqueueBatchRequest {
+        if case .object(let o)? = JSONScanner.parse(body), o.count == 1, case .array(let items)? = o["jobs"] {
+            var jobs: [EnqueueRequest] = []
+            jobs.reserveCapacity(items.count)
+            for item in items {
+                guard case .object(let fields) = item, let job = EnqueueRequest(fast: fields) else { break }
+                jobs.append(job)
+            }
+            if jobs.count == items.count { return EnqueueBatchRequest(jobs: jobs) }
+        }
+        return try RequestBody.decode(EnqueueBatchRequest.self, from: body)
+    }
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: AnyKey.self)

@@ -22,7 +22,7 @@ struct JobRoutes: Sendable {
     /// is live.
     func enqueue(_ request: Request, _ context: JobKitRequestContext) async throws -> Response {
         let body = try await RequestBody.collect(request, limit: maxBodyBytes)
-        let job = try RequestBody.decode(EnqueueRequest.self, from: body).job(field: "", requestID: context.requestID)
+        let job = try EnqueueRequest.decode(body).job(field: "", requestID: context.requestID)
         let (handle, record) = try await queue.enqueueReturningRecord(job)
         guard let record else {
             // Retention removed it between the two calls (a keep-nothing queue whose job already ran).
@@ -35,7 +35,7 @@ struct JobRoutes: Sendable {
     /// one job was created, else 200.
     func enqueueBatch(_ request: Request, _ context: JobKitRequestContext) async throws -> Response {
         let body = try await RequestBody.collect(request, limit: maxBodyBytes)
-        let batch = try RequestBody.decode(EnqueueBatchRequest.self, from: body)
+        let batch = try EnqueueBatchRequest.decode(body)
         guard !batch.jobs.isEmpty else { throw APIError.invalidField("jobs", "is empty") }
         guard batch.jobs.count <= Self.maxBatch else {
             throw APIError(.badRequest, code: "batch_too_large", "\(batch.jobs.count) jobs in one batch; at most \(Self.maxBatch)")
