@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import JobKit
 import Testing
 
 @testable import JobKitHTTP
@@ -76,5 +77,45 @@ struct JSONScannerTests {
         invalid.writeBytes([0xC3, 0x28])
         invalid.writeString("\"")
         #expect(JSONScanner.parse(invalid) == nil)
+    }
+
+    @Test("500 random job records: the direct writer gives JSONOutput's bytes, nulls and escapes included")
+    func records() throws {
+        var r = Random(state: 7)
+        func maybe(_ s: String) -> String? { s.isEmpty ? nil : s }
+        func maybeInt(_ r: inout Random) -> Int64? { r.below(3) == 0 ? nil : Int64(r.below(2_000_000_000)) * 1000 }
+        for n in 0..<500 {
+            var history: [AttemptFields] = []
+            for k in 0..<r.below(3) {
+                history.append(AttemptFields(attempt: k + 1, at: Int64(r.below(1 << 30)), node: Self.string(&r), error: Self.string(&r), kind: "error"))
+            }
+            let record = try JSONDecoder().decode(JobRecord.self, from: JSONOutput.data(RecordFields(
+                id: Self.string(&r), name: Self.string(&r), queue: Self.string(&r), state: JobState.allCases[r.below(JobState.allCases.count)].rawValue,
+                priority: r.below(1999) - 999, attempts: r.below(5), maxAttempts: 1 + r.below(9), enqueuedAtMs: maybeInt(&r),
+                startedAtMs: maybeInt(&r), finishedAtMs: maybeInt(&r), runAtMs: maybeInt(&r), node: maybe(Self.string(&r)),
+                lastError: maybe(Self.string(&r)), tenant: maybe(Self.string(&r)), correlation: maybe(Self.string(&r)),
+                payload: Self.string(&r), result: maybe(Self.string(&r)), history: history)))
+            var written = ByteBuffer()
+            record.writeJSON(into: &written)
+            let expected = try JSONOutput.encode(record)
+            #expect(written == expected, "record \(n): \(String(buffer: written)) vs \(String(buffer: expected))")
+        }
+    }
+
+    /// The record's fields, to build records through their Codable shape.
+    struct RecordFields: Encodable {
+        var id, name, queue, state: String
+        var priority, attempts, maxAttempts: Int
+        var enqueuedAtMs, startedAtMs, finishedAtMs, runAtMs: Int64?
+        var node, lastError, tenant, correlation: String?
+        var payload: String
+        var result: String?
+        var history: [AttemptFields]
+    }
+
+    struct AttemptFields: Encodable {
+        var attempt: Int
+        var at: Int64
+        var node, error, kind: String
     }
 }

@@ -1,3 +1,4 @@
+import JobKit
 import NIOCore
 
 /// A strict JSON parser (RFC 8259) straight from a request's bytes into ``JSONValue``, for the job API's hot path:
@@ -259,5 +260,56 @@ extension JSONValue {
             }
         }
         buffer.writeInteger(UInt8(ascii: "\""))
+    }
+}
+
+extension JobRecord {
+    /// The record as `JSONOutput` encodes it (every key, sorted; `null` for absent values), written directly: the
+    /// job API answers every enqueue with it, and `JSONEncoder` was a tenth of a single POST's CPU.
+    func writeJSON(into buffer: inout ByteBuffer) {
+        func key(_ k: StaticString, first: Bool = false) {
+            if !first { buffer.writeInteger(UInt8(ascii: ",")) }
+            buffer.writeInteger(UInt8(ascii: "\""))
+            buffer.writeStaticString(k)
+            buffer.writeStaticString("\":")
+        }
+        func int(_ v: Int64?) {
+            if let v { buffer.writeString(String(v)) } else { buffer.writeStaticString("null") }
+        }
+        func text(_ v: String?) {
+            if let v { JSONValue.writeString(v, into: &buffer) } else { buffer.writeStaticString("null") }
+        }
+        buffer.writeInteger(UInt8(ascii: "{"))
+        key("attempts", first: true); int(Int64(attempts))
+        key("correlation"); text(correlation)
+        key("enqueuedAtMs"); int(enqueuedAtMs)
+        key("finishedAtMs"); int(finishedAtMs)
+        key("history")
+        buffer.writeInteger(UInt8(ascii: "["))
+        for (i, a) in history.enumerated() {
+            if i > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+            buffer.writeInteger(UInt8(ascii: "{"))
+            key("at", first: true); int(a.at)
+            key("attempt"); int(Int64(a.attempt))
+            key("error"); text(a.error)
+            key("kind"); text(a.kind)
+            key("node"); text(a.node)
+            buffer.writeInteger(UInt8(ascii: "}"))
+        }
+        buffer.writeInteger(UInt8(ascii: "]"))
+        key("id"); text(id)
+        key("lastError"); text(lastError)
+        key("maxAttempts"); int(Int64(maxAttempts))
+        key("name"); text(name)
+        key("node"); text(node)
+        key("payload"); text(payload)
+        key("priority"); int(Int64(priority))
+        key("queue"); text(queue)
+        key("result"); text(result)
+        key("runAtMs"); int(runAtMs)
+        key("startedAtMs"); int(startedAtMs)
+        key("state"); text(state.rawValue)
+        key("tenant"); text(tenant)
+        buffer.writeInteger(UInt8(ascii: "}"))
     }
 }

@@ -107,4 +107,14 @@ public enum JSONResponse {
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: try JSONOutput.encode(value)))
     }
+
+    /// A job's record, written without `JSONEncoder` (the same bytes, see `JSONScannerTests`).
+    public static func make(_ status: HTTPResponse.Status, _ record: JobRecord) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(512 + record.payload.utf8.count)
+        record.writeJSON(into: &buffer)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: buffer))
+    }
 }
