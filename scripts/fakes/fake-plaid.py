@@ -1274,7 +1274,7 @@ def make_handler(fake):
                 raise ControlError(400, f"the fake only delivers to http:// URLs, not {url}")
             conn = http.client.HTTPConnection(target.hostname, target.port or 80, timeout=30)
             try:
-                conn.request("POST", target.path or "/", body=raw,
+                conn.request("POST", (target.path or "/") + (f"?{target.query}" if target.query else ""), body=raw,
                              headers={"Content-Type": "application/json", "Plaid-Verification": header})
                 answer = conn.getresponse()
                 text = answer.read().decode("utf-8", "replace")

@@ -6,8 +6,11 @@ import Foundation
 ///
 /// Every `JobQueue` takes ``environment`` unless given other routes: `JOBKIT_ROUTES`, comma-separated
 /// `job.name=queue` pairs (`reports.monthly=reports_bulk,notifications.send=high_priority`). Producers and nodes
-/// read the same variable, so both sides agree. `jobnode run` refuses to start when it does not parse
-/// (``parse(_:)``); a library caller whose variable is wrong gets no routes and one error in the log.
+/// read the same variable, so both sides agree. Every `jobnode` command refuses to start when it does not parse
+/// (``parse(_:)``); a library caller whose variable does not parse gets no routes (parse it yourself to refuse).
+///
+/// Idempotency keys live per queue: while producers disagree about a route (a rolling change), the same key can
+/// enqueue once in each queue. Change routes on producers and nodes together.
 public struct QueueRoutes: Sendable, Equatable {
     /// Job name → queue.
     public var queues: [String: String]

@@ -34,7 +34,7 @@ public struct ScheduleStore: Sendable {
         return outcomes
     }
 
-    /// Adds or updates one schedule as an operator does (`jobnode schedules set|enable|disable`): from now on the
+    /// Adds or updates one schedule as an operator does (`jobnode schedules add|enable|disable`): from now on the
     /// code's ``sync(_:)`` leaves it alone. Removing it hands it back to the code: a node's next sync adds the
     /// code's version again.
     @discardableResult
@@ -93,7 +93,9 @@ public struct ScheduleStore: Sendable {
         var options = EnqueueOptions(queue: s.queue, priority: s.priority, maxAttempts: s.maxAttempts)
         options.timeout = s.timeoutMs.map { .milliseconds($0) }
         options.correlationID = "schedule:\(name)"
-        let handle = try await queue.enqueue(JobQueue.Job(name: s.job, payload: ByteBuffer(string: s.payload), options: options))
+        // Into the schedule's own queue, as its ticks go (routes do not apply: `lastJobId` and overlap are per queue).
+        let direct = JobQueue(redis: queue.redis, namespace: queue.namespace, maxPayloadBytes: queue.maxPayloadBytes, routes: .none, logger: queue.logger)
+        let handle = try await direct.enqueue(JobQueue.Job(name: s.job, payload: ByteBuffer(string: s.payload), options: options))
         _ = try await redis.send(RedisCommand("HSET", keys(s.queue).scheduleState(name), "lastJobId", handle.id))
         return handle.id
     }

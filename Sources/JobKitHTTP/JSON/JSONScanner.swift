@@ -5,7 +5,8 @@ import NIOCore
 /// `JSONDecoder` with `JSONValue`'s try-each-type decoding was more than half of a batch request's CPU.
 ///
 /// It answers nil for anything it does not accept (malformed text, nesting deeper than 512, invalid UTF-8 or
-/// escapes, a duplicate key); callers then decode with `JSONDecoder`, whose errors name the field, so the answers
+/// escapes, a duplicate key, a whole number written as a fraction or exponent, an integer beyond 64 bits);
+/// callers then decode with `JSONDecoder`, whose errors name the field, so the answers
 /// to bad input are the same as before. Whole numbers that fit in 64 bits are `.integer`, others `.number`.
 enum JSONScanner {
     static func parse(_ buffer: ByteBuffer) -> JSONValue? {
@@ -130,7 +131,9 @@ enum JSONScanner {
             }
             let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
             if integral, let v = Int64(text) { return .integer(v) }
-            guard let d = Double(text), d.isFinite else { return nil }
+            // A whole value written as a fraction or with an exponent (`1e16`, `2.0`, `-0.0`), or an integer
+            // beyond 64 bits: JSONDecoder's reading of those (an exact integer first) is left to it.
+            guard !integral, let d = Double(text), d.isFinite, d != d.rounded(.towardZero) else { return nil }
             return .number(d)
         }
 

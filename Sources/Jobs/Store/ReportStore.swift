@@ -100,7 +100,8 @@ public struct ReportStore: Sendable {
         return out
     }
 
-    /// Each account's last observed balance before the month's end.
+    /// Each account's last observed balance before the month's end: 00:00 of the next month's first day in the
+    /// tenant's time zone (`tenants.time_zone`).
     func endOfMonthBalances(tenant: String, month: ReportMonth) async throws -> [MonthlyReport.Balance] {
         var out: [MonthlyReport.Balance] = []
         for try await (account, name, type, currency, current) in try await client.query(
@@ -109,7 +110,8 @@ public struct ReportStore: Sendable {
             LEFT JOIN LATERAL (
               SELECT current FROM account_balances
               WHERE tenant_id = a.tenant_id AND account_id = a.account_id
-                AND observed_at < (\(month.adding(1).firstDay)::date)::timestamp AT TIME ZONE 'UTC'
+                AND observed_at < (\(month.adding(1).firstDay)::date)::timestamp
+                  AT TIME ZONE COALESCE((SELECT time_zone FROM tenants WHERE id = a.tenant_id), 'UTC')
               ORDER BY observed_at DESC LIMIT 1) b ON true
             WHERE a.tenant_id = \(tenant) ORDER BY a.account_id
             """, logger: logger

@@ -24,7 +24,13 @@ struct ConnectionOptions: ParsableArguments {
     }
 
     func makeQueue(logger: Logger = CLI.quietLogger) throws -> JobQueue {
-        JobQueue(redis: try makePool(logger: logger), namespace: namespace, logger: logger)
+        JobQueue(redis: try makePool(logger: logger), namespace: namespace, routes: try Self.routes(), logger: logger)
+    }
+
+    /// This process's `JOBKIT_ROUTES`, strictly: every command refuses routes that do not parse, naming the entry
+    /// (a producer that silently dropped them would enqueue to other queues than the nodes).
+    static func routes() throws -> QueueRoutes {
+        try QueueRoutes.parse(ProcessInfo.processInfo.environment[QueueRoutes.variable] ?? "")
     }
 
     /// ``makePool(size:clientName:logger:)``, after checking the server against `RedisRequirements` (one
@@ -37,7 +43,7 @@ struct ConnectionOptions: ParsableArguments {
 
     /// ``makeQueue(logger:)``, after checking the server against `RedisRequirements`.
     func makeCheckedQueue() async throws -> JobQueue {
-        JobQueue(redis: try await makeCheckedPool(), namespace: namespace, logger: CLI.quietLogger)
+        JobQueue(redis: try await makeCheckedPool(), namespace: namespace, routes: try Self.routes(), logger: CLI.quietLogger)
     }
 }
 

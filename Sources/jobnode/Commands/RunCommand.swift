@@ -71,7 +71,7 @@ struct RunCommand: AsyncParsableCommand {
         configuration.runsScheduler = !noScheduler
         // Operators' routes (JOBKIT_ROUTES): refused here when they do not parse, and the default schedules fire into
         // their job's routed queue.
-        let routes = try QueueRoutes.parse(ProcessInfo.processInfo.environment[QueueRoutes.variable] ?? "")
+        let routes = try ConnectionOptions.routes()
         configuration.defaultSchedules = JobCatalog.defaultSchedules.map { schedule in
             var routed = schedule
             if let queue = routes.queue(for: schedule.job) { routed.queue = queue }

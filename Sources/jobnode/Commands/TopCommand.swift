@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobKit
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -76,9 +77,11 @@ struct TopTerminal {
             continuation.yield(.key(UInt8(ascii: "q")))
         }
         reader.start()
+        // At most one tick waits in the stream: a snapshot slower than the interval never queues ticks ahead of a key.
+        let tickPending = Mutex(false)
         let ticker = Task {
             while !Task.isCancelled {
-                continuation.yield(.tick)
+                if tickPending.withLock({ pending in defer { pending = true }; return !pending }) { continuation.yield(.tick) }
                 try? await Task.sleep(for: interval)
             }
         }
@@ -93,10 +96,13 @@ struct TopTerminal {
         for await event in events {
             switch event {
             case .tick:
+                tickPending.withLock { $0 = false }
                 previous = snapshot
                 snapshot = try await TopSnapshot.take(queue: queue, registry: registry)
             case .key(let byte):
-                // Arrow keys arrive as ESC [ A / ESC [ B.
+                // Arrow keys arrive as ESC [ A / ESC [ B; an ESC not followed by `[` was a lone Esc, and the key after
+                // it counts as itself.
+                if escape.count == 1, byte != UInt8(ascii: "[") { escape = [] }
                 if byte == 0x1B || !escape.isEmpty {
                     escape.append(byte)
                     guard escape.count == 3 else { continue }

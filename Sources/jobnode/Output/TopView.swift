@@ -33,7 +33,8 @@ struct TopView {
     var selectedNode: Int?
     /// A line under the header: the last action's outcome, or a question.
     var status: String?
-    /// At most this many running jobs are listed.
+    /// At most this many running jobs are listed. (FAIL/S is the growth of the dead set per second: retention
+    /// trimming it, or a requeue, shows as 0.)
     var maxActive = 15
 
     func render(_ s: TopSnapshot, previous: TopSnapshot?) -> [String] {
