@@ -20,6 +20,22 @@ private func sleepJob(_ ms: Int, queue: String = "default", options: EnqueueOpti
 
 @Suite("Nodes: heartbeats, registry, cancellation, control")
 struct NodeControlTests {
+    @Test("SIGTERM while the node is still starting (registered, before its services watch signals): it stops gracefully, five times out of five")
+    func sigtermDuringStart() async throws {
+        try await EngineHarness.with { h in
+            let dir = try TestEnvironment.makeTemporaryDirectory("early-term")
+            let registry = NodeRegistry(redis: h.redis, namespace: h.namespace)
+            for i in 0..<5 {
+                let node = try JobNodeProcess(
+                    ["run", "--namespace", h.namespace, "--queues", "early", "--name", "early-\(i)"], logPath: "\(dir)/early-\(i).log")
+                // The node registers itself before it syncs its schedules and starts its service group.
+                try await waitUntil(timeout: .seconds(20)) { try await registry.nodes().contains { $0.name == "early-\(i)" } }
+                node.process.signal(SIGTERM)
+                #expect(await node.process.wait(timeout: .seconds(20)) == 0, "\(node.log)")
+            }
+        }
+    }
+
     @Test("kill -9 of a node running long jobs: another node re-runs them within the dead-node timeout, not the lease")
     func deadNodeReclaimedAtOnce() async throws {
         try await EngineHarness.with { h in

@@ -70,6 +70,8 @@ public final class JobNode: Sendable {
     let logger: Logger
     private let extras: [(service: any Service, role: Role)]
     private let group = GroupBox()
+    /// Set by ``triggerGracefulShutdown()``, also before the group exists.
+    private let shutdownRequested = Atomic<Bool>(false)
 
     /// Builds the node's parts. Nothing runs until ``run()``.
     ///
@@ -141,6 +143,9 @@ public final class JobNode: Sendable {
         let serviceGroup = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: configuration.shutdownSignals, logger: logger))
         group.set(serviceGroup)
+        // A shutdown asked for before the group existed (a SIGTERM while the node checked Redis or synced its
+        // schedules) is handed to it now: it starts the services and shuts them down at once.
+        if shutdownRequested.load(ordering: .sequentiallyConsistent) { await serviceGroup.triggerGracefulShutdown() }
         do {
             try await serviceGroup.run()
         } catch {
@@ -152,8 +157,10 @@ public final class JobNode: Sendable {
         await redis.close()
     }
 
-    /// Starts a graceful shutdown (as SIGTERM does).
+    /// Starts a graceful shutdown (as SIGTERM does); one asked for before ``run()`` has started its services is
+    /// kept, and ``run()`` stops right after starting them.
     public func triggerGracefulShutdown() async {
+        shutdownRequested.store(true, ordering: .sequentiallyConsistent)
         await group.value?.triggerGracefulShutdown()
     }
 

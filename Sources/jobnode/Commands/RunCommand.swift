@@ -146,8 +146,11 @@ struct RunCommand: AsyncParsableCommand {
                     "Stripe jobs enabled", metadata: ["stripe": "\(stripeClient.configuration)", "plans": "\(plans.priceByPlan.keys.sorted())"])
             }
             JobCatalog.register(in: registry, dependencies: dependencies)
-            // A second SIGTERM/SIGINT stops at once: running jobs are canceled and handed back right away.
-            let signals = SecondSignal { node.stopNow() }
+            // The first SIGTERM/SIGINT is also handed to the node itself: one that arrives while the node still checks
+            // Redis or syncs its schedules (before its service group watches signals) would otherwise be lost, as
+            // this process's own signal sources have replaced the default action. A second one stops at once:
+            // running jobs are canceled and handed back right away.
+            let signals = SecondSignal(first: { Task { await node.triggerGracefulShutdown() } }, then: { node.stopNow() })
             do {
                 try await node.run()
             } catch let error as RedisError {
@@ -179,19 +182,19 @@ final class LateBreakerBoard: Service, @unchecked Sendable {
     }
 }
 
-/// Counts SIGTERM/SIGINT; from the second one on, calls `action`.
+/// Counts SIGTERM/SIGINT: calls `first` on the first one, `then` from the second one on.
 final class SecondSignal: @unchecked Sendable {
     // Invariant: the sources are immutable after init and only kept alive here.
     private final class Count: Sendable { let value = Atomic<Int>(0) }
     private let sources: [any DispatchSourceSignal]
 
-    init(_ action: @escaping @Sendable () -> Void) {
+    init(first: @escaping @Sendable () -> Void, then action: @escaping @Sendable () -> Void) {
         let queue = DispatchQueue(label: "jobnode.signals")
         let count = Count()
         sources = [SIGTERM, SIGINT].map { sig in
             let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
             source.setEventHandler {
-                if count.value.add(1, ordering: .relaxed).newValue >= 2 { action() }
+                if count.value.add(1, ordering: .relaxed).newValue >= 2 { action() } else { first() }
             }
             source.resume()
             return source
