@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import JobKit
+import JobKitTestSupport
 import Testing
 
 @testable import JobKitHTTP
@@ -9,43 +10,30 @@ import Testing
 /// random documents and on hand-picked edge cases.
 @Suite("JSON scanner")
 struct JSONScannerTests {
-    /// A deterministic generator (SplitMix64), so a failure names a reproducible seed.
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
-
     static let alphabet: [String] = ["a", "B", "z", "_", "0", "9", "/", "\"", "\\", "\n", "\t", "\u{1}", "\u{8}", "\u{c}", "\u{1f}", "é", "€", "😀", " ", "\u{7f}", "\u{2028}"]
 
-    static func string(_ r: inout Random) -> String {
-        (0..<r.below(6)).map { _ in alphabet[r.below(alphabet.count)] }.joined()
+    static func string(_ r: inout SplitMix64) -> String {
+        (0..<Int.random(in: 0..<6, using: &r)).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &r)] }.joined()
     }
 
-    static func value(_ r: inout Random, depth: Int, numbers: Bool) -> JSONValue {
-        switch r.below(depth > 3 ? 5 : 7) {
+    static func value(_ r: inout SplitMix64, depth: Int, numbers: Bool) -> JSONValue {
+        switch Int.random(in: 0..<(depth > 3 ? 5 : 7), using: &r) {
         case 0: return .null
-        case 1: return .bool(r.below(2) == 0)
-        case 2: return .integer([0, 1, -1, 42, Int64.max, Int64.min, Int64(r.below(1_000_000)) - 500_000][r.below(7)])
-        case 3: return numbers ? .number([0.5, -2.25, 6.02e-23, 1.5e-7, 3.14159][r.below(5)]) : .string(string(&r))
+        case 1: return .bool(Int.random(in: 0..<2, using: &r) == 0)
+        case 2: return .integer([0, 1, -1, 42, Int64.max, Int64.min, Int64(Int.random(in: 0..<1_000_000, using: &r)) - 500_000][Int.random(in: 0..<7, using: &r)])
+        case 3: return numbers ? .number([0.5, -2.25, 6.02e-23, 1.5e-7, 3.14159][Int.random(in: 0..<5, using: &r)]) : .string(string(&r))
         case 4: return .string(string(&r))
-        case 5: return .array((0..<r.below(4)).map { _ in value(&r, depth: depth + 1, numbers: numbers) })
+        case 5: return .array((0..<Int.random(in: 0..<4, using: &r)).map { _ in value(&r, depth: depth + 1, numbers: numbers) })
         default:
             var o: [String: JSONValue] = [:]
-            for _ in 0..<r.below(5) { o[string(&r)] = value(&r, depth: depth + 1, numbers: numbers) }
+            for _ in 0..<Int.random(in: 0..<5, using: &r) { o[string(&r)] = value(&r, depth: depth + 1, numbers: numbers) }
             return .object(o)
         }
     }
 
     @Test("2,000 random documents: the scanner reads JSONEncoder's text back to the same value, and writes the same bytes as JSONOutput")
     func differential() throws {
-        var r = Random(state: 20261207)
+        var r = SplitMix64(seed: 20261207)
         for n in 0..<2_000 {
             let v = Self.value(&r, depth: 0, numbers: n % 2 == 0)
             let text = try JSONOutput.encode(v)
@@ -87,17 +75,17 @@ struct JSONScannerTests {
 
     @Test("500 random job records: the direct writer gives JSONOutput's bytes, nulls and escapes included")
     func records() throws {
-        var r = Random(state: 7)
+        var r = SplitMix64(seed: 7)
         func maybe(_ s: String) -> String? { s.isEmpty ? nil : s }
-        func maybeInt(_ r: inout Random) -> Int64? { r.below(3) == 0 ? nil : Int64(r.below(2_000_000_000)) * 1000 }
+        func maybeInt(_ r: inout SplitMix64) -> Int64? { Int.random(in: 0..<3, using: &r) == 0 ? nil : Int64(Int.random(in: 0..<2_000_000_000, using: &r)) * 1000 }
         for n in 0..<500 {
             var history: [AttemptFields] = []
-            for k in 0..<r.below(3) {
-                history.append(AttemptFields(attempt: k + 1, at: Int64(r.below(1 << 30)), node: Self.string(&r), error: Self.string(&r), kind: "error"))
+            for k in 0..<Int.random(in: 0..<3, using: &r) {
+                history.append(AttemptFields(attempt: k + 1, at: Int64(Int.random(in: 0..<1 << 30, using: &r)), node: Self.string(&r), error: Self.string(&r), kind: "error"))
             }
             let record = try JSONDecoder().decode(JobRecord.self, from: JSONOutput.data(RecordFields(
-                id: Self.string(&r), name: Self.string(&r), queue: Self.string(&r), state: JobState.allCases[r.below(JobState.allCases.count)].rawValue,
-                priority: r.below(1999) - 999, attempts: r.below(5), maxAttempts: 1 + r.below(9), enqueuedAtMs: maybeInt(&r),
+                id: Self.string(&r), name: Self.string(&r), queue: Self.string(&r), state: JobState.allCases[Int.random(in: 0..<JobState.allCases.count, using: &r)].rawValue,
+                priority: Int.random(in: 0..<1999, using: &r) - 999, attempts: Int.random(in: 0..<5, using: &r), maxAttempts: 1 + Int.random(in: 0..<9, using: &r), enqueuedAtMs: maybeInt(&r),
                 startedAtMs: maybeInt(&r), finishedAtMs: maybeInt(&r), runAtMs: maybeInt(&r), node: maybe(Self.string(&r)),
                 lastError: maybe(Self.string(&r)), tenant: maybe(Self.string(&r)), correlation: maybe(Self.string(&r)),
                 payload: Self.string(&r), result: maybe(Self.string(&r)), history: history)))

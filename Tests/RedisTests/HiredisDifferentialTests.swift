@@ -1,4 +1,5 @@
 import CHiredis
+import JobKitTestSupport
 import NIOCore
 import Testing
 

@@ -122,13 +122,10 @@ public struct EnqueueRequest: Sendable, Decodable {
             guard let text = try? c.decode(String.self) else {
                 throw APIError.invalidField(RequestBody.path(c.codingPath), "expected an RFC 3339 time or milliseconds since the epoch")
             }
-            let formatter = ISO8601DateFormatter()
-            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            let date = formatter.date(from: text) ?? ISO8601DateFormatter().date(from: text)
-            guard let date else {
+            guard let ms = Self.parse(text) else {
                 throw APIError.invalidField(RequestBody.path(c.codingPath), "'\(text)' is not an RFC 3339 time")
             }
-            milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+            milliseconds = ms
         }
     }
 

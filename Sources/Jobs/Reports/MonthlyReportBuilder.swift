@@ -42,7 +42,7 @@ public struct MonthlyReportBuilder: Sendable {
 
     /// One `reports.monthly` per tenant for `month`, now, in bulk, keyed per tenant and month.
     func fanOut(_ month: ReportMonth, _ context: JobContext) async throws {
-        let tenants = try await store.tenants()
+        let tenants = try await store.tenantTimeZones().map(\.0)
         try await enqueue(tenants.map { ($0, month, nil) }, context)
         context.logger.info("monthly reports enqueued", metadata: ["month": "\(month)", "tenants": "\(tenants.count)"])
     }

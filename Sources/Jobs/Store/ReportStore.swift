@@ -16,16 +16,7 @@ public struct ReportStore: Sendable {
 
     var client: PostgresClient { database.client }
 
-    /// Every tenant (the fan-out).
-    func tenants() async throws -> [String] {
-        var out: [String] = []
-        for try await (id,) in try await client.query("SELECT id FROM tenants ORDER BY id", logger: logger).decode((String,).self) {
-            out.append(id)
-        }
-        return out
-    }
-
-    /// Every tenant with its time zone (the zone-aware fan-out).
+    /// Every tenant with its time zone (the fan-outs).
     func tenantTimeZones() async throws -> [(String, String)] {
         var out: [(String, String)] = []
         for try await (id, zone) in try await client.query("SELECT id, time_zone FROM tenants ORDER BY id", logger: logger)
