@@ -205,8 +205,17 @@ private actor Beater {
         var commands = [heartbeat.command]
         let renewals = worker.options.leasesRenewedByNode ? worker.leases.calls() : []
         commands += renewals.map(\.call.command)
+        // The history's tallies since the last beat ride in the same round trip (last, so replies line up).
+        let tallies = worker.history.take()
+        let historyCall = HistoryScripts.record(HistoryKeys(namespace: keys.namespace), tallies)
+        if let historyCall { commands.append(historyCall.command) }
         do {
-            let replies = try await redis.pipeline(commands, loading: [NodeScripts.heartbeat, LeaseScripts.renew])
+            let replies = try await redis.pipeline(
+                commands, loading: [NodeScripts.heartbeat, LeaseScripts.renew, HistoryScripts.record])
+            if historyCall != nil, case .error(let text) = replies[replies.count - 1] {
+                worker.history.putBack(tallies)
+                logger.warning("Writing the metrics history failed; retried on the next heartbeat", metadata: ["error": "\(text)"])
+            }
             for (renewal, reply) in zip(renewals, replies.dropFirst()) { worker.leases.apply(renewal, reply: reply) }
             let reply = try NodeScripts.HeartbeatReply(replies[0])
             // What this beat delivered is acknowledged on the next one (delivery is at least once).
@@ -228,6 +237,7 @@ private actor Beater {
             }
             if !reply.dead.isEmpty { await reclaim(deadNodes: reply.dead.map { ($0.node, $0.lastBeatMs) }) }
         } catch {
+            worker.history.putBack(tallies)
             logger.error("Heartbeat failed: Redis unreachable?", metadata: ["error": "\(error)"])
         }
     }

@@ -102,6 +102,52 @@ extension JobQueue {
         return deleted
     }
 
+    /// Moves the given waiting jobs (scheduled, ready or retrying) of `queue` to dead, as an operator's
+    /// decision; returns how many moved. Running and finished jobs are left alone (cancel a running one).
+    @discardableResult
+    public func moveToDead(_ ids: [String], queue: String) async throws -> Int {
+        let k = keys(queue)
+        var moved = 0
+        for start in stride(from: 0, to: ids.count, by: Self.defaultChunk) {
+            let chunk = ids[start..<min(ids.count, start + Self.defaultChunk)]
+            moved += try QueueScripts.count(try await redis.run(QueueScripts.bury(k, ids: chunk)), of: "bury")
+        }
+        return moved
+    }
+
+    /// Ids of `queue`'s jobs in `state`, newest first (highest score first: latest finish or due time, last
+    /// in run order for `ready`), `limit` from `offset`; and how many the state holds. One round trip.
+    public func ids(_ queue: String, state: JobState, newestFirst offset: Int, limit: Int) async throws -> (ids: [String], total: Int) {
+        let set = stateSet(queue, state)
+        let replies = try await redis.pipeline([
+            RedisCommand("ZREVRANGE", set, offset, offset + max(limit, 1) - 1), RedisCommand("ZCARD", set),
+        ])
+        if case .error(let text) = replies[0] { throw RedisError.server(text) }
+        return ((replies[0].array ?? []).compactMap(\.string), replies[1].int ?? 0)
+    }
+
+    /// Records of the given ids of `queue`, in order; missing ones (expired, deleted) left out. One round trip.
+    public func records(_ ids: [String], queue: String) async throws -> [JobRecord] {
+        guard !ids.isEmpty else { return [] }
+        let k = keys(queue)
+        let replies = try await redis.pipeline(ids.map { RedisCommand("HGETALL", k.job($0)) })
+        return zip(ids, replies).compactMap { JobRecord(id: $0, queue: queue, hash: $1) }
+    }
+
+    /// The sorted set that holds `queue`'s jobs in `state`.
+    public func stateSet(_ queue: String, _ state: JobState) -> String {
+        let k = keys(queue)
+        switch state {
+        case .scheduled: return k.scheduled
+        case .ready: return k.ready
+        case .active: return k.active
+        case .retrying: return k.retrying
+        case .completed: return k.completed
+        case .dead: return k.dead
+        case .canceled: return k.canceled
+        }
+    }
+
     /// Sets how long finished jobs of `queue` are kept; every node applies it from the next transition.
     public func setRetention(queue: String, completed: RetentionPolicy? = nil, dead: RetentionPolicy? = nil, canceled: RetentionPolicy? = nil) async throws {
         var fields: [String] = []

@@ -243,6 +243,29 @@ enum QueueScripts {
             return out
             """)
 
+    /// Moves waiting jobs (`scheduled`, `ready`, `retrying`) to `dead`, as an operator's decision: the job
+    /// is kept per the dead retention and can be requeued. Running and finished jobs are left alone.
+    ///
+    /// KEYS: 1 queue prefix. ARGV: job ids. Reply: the number moved.
+    static let bury = RedisScript(
+        LuaPrelude.keyed + """
+            local now = now_ms()
+            local count, age = retention('dead')
+            local moved = 0
+            for i = 1, #ARGV do
+              local id = ARGV[i]
+              local key = P .. 'job:' .. id
+              local state = redis.call('HGET', key, 'state')
+              if state == 'scheduled' or state == 'ready' or state == 'retrying' then
+                redis.call('ZREM', P .. state, id)
+                finish(id, key, 'dead', now, math.max(count, 1), math.max(age, 1), {'lastError', 'moved to dead by an operator'})
+                event('dead', id, 'error', 'moved to dead by an operator')
+                moved = moved + 1
+              end
+            end
+            return moved
+            """)
+
     /// Cancels every waiting job of the queue, or only those of one tenant (whose running jobs are also
     /// marked `cancelRequested`), one chunk per call (see ``walkFunction``): the sets walked are `ready`,
     /// `scheduled`, `retrying`, and `active` for a tenant.

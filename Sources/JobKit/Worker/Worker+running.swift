@@ -43,11 +43,19 @@ extension Worker {
         // `for await` loops and `try? await Task.sleep` end normally on cancellation. Unless the handler
         // said its work is done.
         let reason = control.reason
+        let historySeries = HistoryRecorder.Series(queue: job.queue, job: series.label)
         if case .success(let result) = outcome, reason == nil || (control.finishedByHandler && reason != .leaseLost) {
             acker.complete(queue: job.queue, .init(id: job.id, token: job.token, result: result))
             state.withLock { $0.processed += 1 }
             series.completed.increment()
+            history.record(historySeries, completed: true, runMs: took.milliseconds, waitMs: job.waitMs)
         } else {
+            switch reason {
+            case nil, .timeout:
+                history.record(historySeries, completed: false, runMs: took.milliseconds, waitMs: job.waitMs)
+            case .canceled, .shutdown, .leaseLost:
+                break
+            }
             var logger = context.logger
             logger[metadataKey: "duration_ms"] = "\(took.milliseconds)"
             await finalizeUnsuccessful(control, outcome: outcome, logger: logger)

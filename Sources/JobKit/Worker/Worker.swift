@@ -25,6 +25,8 @@ public final class Worker: Service, Sendable {
     let fetchers: [RedisConnection]
     let state = Mutex(State())
     let metrics: WorkerMetrics
+    /// Tallies of ended attempts since the last heartbeat, which writes them to the history (``QueueHistory``).
+    public let history = HistoryRecorder()
 
     struct State {
         var stopping = false

@@ -18,8 +18,11 @@ final class WorkerMetrics: Sendable {
         let canceled: Counter
         let duration: Timer
         let wait: Timer
+        /// The job label: the name, or `unregistered`.
+        let label: String
 
         init(queue: String, job: String) {
+            label = job
             let d = [("queue", queue), ("job", job)]
             started = Counter(label: "jobkit_jobs_started_total", dimensions: d)
             completed = Counter(label: "jobkit_jobs_completed_total", dimensions: d)

@@ -28,7 +28,7 @@ struct JobRoutes: Sendable {
             // Retention removed it between the two calls (a keep-nothing queue whose job already ran).
             return try JSONResponse.make(handle.created ? .created : .ok, EnqueuedJob(handle))
         }
-        return try JSONResponse.make(handle.created ? .created : .ok, record)
+        return JSONResponse.make(handle.created ? .created : .ok, record)
     }
 
     /// `POST /v1/jobs:batch` → `{"jobs": [{"id", "queue", "created"}, …]}` in request order; 201 when at least
@@ -54,7 +54,7 @@ struct JobRoutes: Sendable {
         guard let record = try await queue.job(id, queue: request.uri.queryParameters.get("queue")) else {
             throw APIError.jobNotFound(id)
         }
-        return try JSONResponse.make(.ok, record)
+        return JSONResponse.make(.ok, record)
     }
 
     /// `DELETE /v1/jobs/{id}` → `{"id", "outcome"}` (`canceled`, `requested`, `alreadyFinished`), as one entry
@@ -80,7 +80,7 @@ struct JobRoutes: Sendable {
         guard moved == 1, let after = try await queue.job(id, queue: record.queue) else {
             throw APIError(.conflict, code: "invalid_state", "job \(id) changed state while it was retried")
         }
-        return try JSONResponse.make(.ok, after)
+        return JSONResponse.make(.ok, after)
     }
 }
 

@@ -30,6 +30,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var rateLimits: [HTTPRateLimit] = []
     /// Dependencies besides Redis that `/health/ready` and `/health/detailed` check (the node's PostgreSQL).
     public var dependencies: [any HealthDependency] = []
+    /// The dashboard under `/ui` (its own sign-in); `nil` turns it off.
+    public var dashboard: DashboardConfiguration?
 
     public init(host: String = "127.0.0.1", port: Int = 8080) {
         self.host = host

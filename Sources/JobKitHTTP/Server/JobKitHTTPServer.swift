@@ -23,6 +23,8 @@ public final class JobKitHTTPServer: Service, Sendable {
     public let ledger: WebhookLedger
     let logger: Logger
     private let listening = ListeningPort()
+    /// The dashboard's live feed (one per server, shared by every browser); `nil` without a dashboard.
+    public let dashboardFeed: DashboardFeed?
 
     /// - Throws: ``HTTPServerConfiguration/Invalid`` (see ``HTTPServerConfiguration/validate()``).
     public init(configuration: HTTPServerConfiguration, queue: JobQueue, logger: Logger = Logger(label: "jobkit.http")) throws {
@@ -34,6 +36,10 @@ public final class JobKitHTTPServer: Service, Sendable {
             dependencies: configuration.dependencies)
         self.ledger = WebhookLedger(redis: queue.redis, namespace: queue.namespace)
         self.logger = logger
+        self.dashboardFeed = configuration.dashboard.map {
+            DashboardFeed(queue: queue, interval: $0.feedInterval, logger: logger)
+        }
+        if configuration.dashboard != nil { _ = try DashboardRenderer() }
     }
 
     /// The router: request ids and logs, JSON errors, API keys, then the routes.
@@ -65,6 +71,13 @@ public final class JobKitHTTPServer: Service, Sendable {
         if let registry = configuration.metrics {
             MetricsRoutes(registry: registry, gauges: ClusterGauges(checker: checker, registry: registry))
                 .register(on: group(open: configuration.publicMetrics))
+        }
+        if let dashboard = configuration.dashboard, let feed = dashboardFeed,
+            let routes = try? DashboardRoutes(
+                configuration: dashboard, queue: queue, apiKeys: configuration.apiKeys, ledger: ledger, feed: feed,
+                secureCookie: configuration.tls != nil)
+        {
+            routes.register(on: router)
         }
         for extra in configuration.extraRoutes {
             let open: Bool
@@ -103,8 +116,14 @@ public final class JobKitHTTPServer: Service, Sendable {
                 listening.set(port)
             }, logger: logger)
         defer { listening.set(nil) }
+        let feed = dashboardFeed
         do {
-            try await app.run()
+            // Open dashboard pages hold an event stream each: end them first, or shutdown would wait on them.
+            try await withGracefulShutdownHandler {
+                try await app.run()
+            } onGracefulShutdown: {
+                if let feed { Task { await feed.close() } }
+            }
         } catch {
             await checker.redis.close()
             throw error

@@ -11,10 +11,17 @@ public struct JobKitRequestContext: AuthRequestContext, RequestContext {
     /// The request's id: its `X-Request-Id` header, or one generated for it. Echoed in the response and stored
     /// as the correlation id of the jobs the request enqueues.
     public var requestID: String = ""
+    /// The client's address (IP), for per-client limits such as the dashboard's sign-in limit.
+    public var remoteAddress: String?
+    /// Who is looking at the dashboard (`/ui`), once its guard has authenticated the request.
+    public var dashboardViewer: DashboardViewer?
+    /// The dashboard's posted form, read by its guard (which checks the CSRF token in it).
+    var dashboardForm = DashboardForm()
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.identity = nil
+        self.remoteAddress = source.channel.remoteAddress?.ipAddress
     }
 }
 

@@ -30,6 +30,12 @@ struct HTTPOptions: ParsableArguments {
     @Option(name: .customLong("webhook-rate-limit"), help: "Per webhook endpoint: N/DURATION (token bucket, burst N); 429 past it.")
     var webhookRateLimit: String?
 
+    @Flag(name: .customLong("no-ui"), help: "Do not serve the dashboard (/ui).")
+    var noUI = false
+
+    @Flag(name: .customLong("ui-read-only"), help: "Serve the dashboard without any action (every role reads only).")
+    var uiReadOnly = false
+
     func validate() throws {
         if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         if http == nil && (tlsCert != nil || publicHealth || publicMetrics) {
@@ -68,6 +74,16 @@ struct HTTPOptions: ParsableArguments {
             configuration.publicMetrics = publicMetrics
             configuration.maxBodyBytes = try Self.bytes(maxBody)
             configuration.rateLimits = try rateLimits()
+            if !noUI {
+                var dashboard = DashboardConfiguration()
+                do {
+                    dashboard.users = try DashboardUsers.fromEnvironment()
+                } catch let error as DashboardUsers.ParseError {
+                    throw ValidationError("JOBKIT_UI_USERS: \(error.message)")
+                }
+                dashboard.readOnly = uiReadOnly
+                configuration.dashboard = dashboard
+            }
             if let tlsCert, let tlsKey {
                 configuration.tls = .init(certificatePath: tlsCert, keyPath: tlsKey)
             }

@@ -110,6 +110,7 @@ struct RunCommand: AsyncParsableCommand {
             board.board = breakers
             let queue = JobQueue(redis: node.redis, namespace: connection.namespace, logger: logger)
             if var httpConfiguration {
+                if let database { httpConfiguration.dashboard?.tenants = DashboardTenants(database: database, logger: logger) }
                 let stripeBreaker = await breakers.breaker("stripe", policy: .stripe)
                 httpConfiguration.extraRoutes +=
                     try PlaidSetup.routes(queue: queue)

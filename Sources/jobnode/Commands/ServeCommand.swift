@@ -35,7 +35,10 @@ struct ServeCommand: AsyncParsableCommand {
             let observability = try telemetry.bootstrap(http: true, logger: logger)
             httpConfiguration.metrics = observability.registry
             let database = try store.makeDatabase(logger: logger)
-            if let database { httpConfiguration.dependencies.append(database) }
+            if let database {
+                httpConfiguration.dependencies.append(database)
+                httpConfiguration.dashboard?.tenants = DashboardTenants(database: database, logger: logger)
+            }
             let redis = RedisPool(configuration: try RedisConfiguration(url: connection.redisURL, clientName: "jobnode-serve", logger: logger), size: poolSize)
             do {
                 try await RedisRequirements.check(redis)
