@@ -149,6 +149,17 @@ def screenshots(args):
         driver.get(base + "/ui/login")
         driver.save_screenshot(os.path.join(args.screenshots, "login.png"))
         sign_in(driver, base, args.operator)
+        # A few operator actions first, so that the audit page has something to show.
+        driver.get(f"{base}/ui/queues/{args.queue}?state=dead")
+        driver.find_element(By.CSS_SELECTOR, "form[action$='/pause'] button").click()
+        WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "form[action$='/resume'] button"))
+        driver.find_element(By.CSS_SELECTOR, "form[action$='/resume'] button").click()
+        WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, "form[action$='/pause'] button"))
+        driver.get(f"{base}/ui/schedules")
+        triggers = driver.find_elements(By.CSS_SELECTOR, "form[action$='/trigger'] button")
+        if triggers:
+            triggers[0].click()
+            WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".flash"))
         pages = [("overview", "/ui"), ("queue", f"/ui/queues/{args.queue}?state=dead"),
                  ("search", f"/ui/search?tenant={args.tenant}" if args.tenant else "/ui/search?state=dead"),
                  ("nodes", "/ui/nodes"), ("schedules", "/ui/schedules"), ("limits", "/ui/limits"),

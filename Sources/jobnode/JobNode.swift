@@ -31,6 +31,6 @@ struct JobNode: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, EnqueueCommand.self, JobsCommand.self, QueuesCommand.self, NodesCommand.self,
             InspectCommand.self, SchedulesCommand.self, ServeCommand.self, LimitsCommand.self, BreakersCommand.self, MigrateCommand.self,
-            PlaidCommand.self, BillingCommand.self, NotificationsCommand.self, ReportsCommand.self, TopCommand.self,
+            PlaidCommand.self, BillingCommand.self, NotificationsCommand.self, ReportsCommand.self, TopCommand.self, UIUserCommand.self,
         ])
 }

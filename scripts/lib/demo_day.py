@@ -52,6 +52,8 @@ class Demo:
         self.logs = os.path.join(self.out, "logs")
         os.makedirs(self.logs, exist_ok=True)
         self.api_key = "demo-" + secrets.token_hex(12)
+        # The dashboard's user for this run (an operator), its password made here and hashed by `jobnode ui-user`.
+        self.ui_password = secrets.token_urlsafe(9)
         self.started = time.monotonic()
         self.summary = {"tables": {}, "jobs": {}, "webhooks": {}, "checks": {}}
         env = os.environ
@@ -100,6 +102,13 @@ class Demo:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+    def ui_user_entry(self):
+        done = subprocess.run([self.args.jobnode, "ui-user", "demo", "operator", "--cost", "8"], input=self.ui_password.encode(),
+                              capture_output=True, timeout=60)
+        if done.returncode != 0:
+            raise DemoError(f"jobnode ui-user → exit {done.returncode}: {done.stderr.decode().strip()}")
+        return done.stdout.decode().strip()
 
     def jobnode(self, *argv, json_out=False):
         cmd = [self.args.jobnode] + list(argv)
@@ -191,6 +200,8 @@ class Demo:
         self.report()
         self.limits_and_breakers()
         self.settle()
+        if self.args.screenshots:
+            self.screenshots()
         self.print_summary()
 
     def setup(self):
@@ -233,6 +244,7 @@ class Demo:
         env.update({
             "REDIS_URL": self.args.redis, "DATABASE_URL": self.args.database,
             "JOBKIT_API_KEYS": f"demo:{self.api_key}",
+            "JOBKIT_UI_USERS": self.ui_user_entry(),
             "JOBKIT_TOKEN_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
             "PLAID_WEBHOOK_URL": f"http://127.0.0.1:{self.http_ports[0]}/webhooks/plaid",
             "STRIPE_PLANS": ",".join(f"{k}:{v}" for k, v in self.plans.items()),
@@ -256,6 +268,7 @@ class Demo:
         base = f"http://127.0.0.1:{self.http_ports[0]}"
         self.step(f"While it runs: the API at {base}/v1 (Authorization: Bearer {self.api_key}), "
                   f"{base}/health/detailed, {base}/metrics, {base}/webhooks/health")
+        self.step(f"The dashboard: {base}/ui (user demo, password {self.ui_password}; an operator)")
         if self.stripe_raw:
             # localstripe delivers its own events (subscriptions, invoices) to node A, signed with the secret.
             status, answer = self.form(self.stripe_raw, "/_config/webhooks/demo",
@@ -463,6 +476,27 @@ class Demo:
             self.summary["webhooks"][provider] = {"received": h["received"], "accepted": h["accepted"], "rejected": h["rejected"]}
         self.summary["seconds"] = round(time.monotonic() - self.started, 1)
 
+    def screenshots(self):
+        """Adds a few dead jobs (a failing job, outside the day's checks), then has headless Chromium photograph every
+        dashboard page at 1280x800 (scripts/check-dashboard.py --screenshots)."""
+        ids = self.jobnode("enqueue", "jobkit.fail", "--queue", "default", "--json", '{"times": -1}',
+                           "--max-attempts", "2", "--count", "3").split()
+        def all_dead():
+            rows = {r["name"]: r for r in self.jobnode("queues", "--json", json_out=True)}
+            return rows.get("default", {}).get("dead", 0) >= 3
+        self.wait("the failing jobs to go dead", all_dead, 90)
+        # Nodes write the metrics history with their heartbeats (every 5 s): let one pass so the charts show these jobs.
+        time.sleep(6)
+        base = f"http://127.0.0.1:{self.http_ports[0]}"
+        tenant = TENANTS[0]
+        argv = [sys.executable, os.path.join(HERE, "..", "check-dashboard.py"), "--url", base,
+                "--operator", f"demo:{self.ui_password}", "--screenshots", self.args.screenshots,
+                "--job", ids[0], "--queue", "default", "--tenant", tenant]
+        done = subprocess.run(argv, capture_output=True, timeout=300)
+        if done.returncode != 0:
+            raise DemoError(f"screenshots → exit {done.returncode}: {done.stderr.decode().strip()[-2000:]}")
+        self.step(f"Screenshots of the dashboard in {self.args.screenshots}")
+
     def print_summary(self):
         s = self.summary
         self.step("Summary")
@@ -503,6 +537,7 @@ def main(argv):
     parser.add_argument("--psql", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--summary")
+    parser.add_argument("--screenshots")
     args = parser.parse_args(argv)
     demo = Demo(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

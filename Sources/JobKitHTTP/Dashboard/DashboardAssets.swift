@@ -33,6 +33,8 @@ enum DashboardAssets {
         table.grid tr:last-child td{border-bottom:0}
         table.grid tbody tr:hover{background:#fafbfc}
         .num{text-align:right;white-space:nowrap}
+        table.grid td:first-child{white-space:nowrap}
+        .wrap{overflow-wrap:anywhere}
         th.num{text-align:right}
         .check{width:28px}
         .mono,code{font-family:var(--mono);font-size:.9em}

@@ -19,7 +19,7 @@ public struct DashboardConfiguration: Sendable {
     public var sessionTTL: Duration = .seconds(12 * 3600)
     public var sessionIdle: Duration = .seconds(3600)
     /// How many jobs one search request may look at, at most.
-    public var searchBudget = 5000
+    public var searchBudget = 2000
 
     public init() {}
 }

@@ -7,7 +7,7 @@ import JobKit
 extension DashboardRoutes {
     static let pageSize = 50
     /// How many of a queue's latest events the job page looks through for the job's timeline.
-    static let eventWindow = 2000
+    static let eventWindow = 1000
 
     func registerPages(on ui: RouterGroup<JobKitRequestContext>) {
         ui.get { _, context in try await self.overview(context) }
@@ -107,7 +107,7 @@ extension DashboardRoutes {
         let nodes = try await nodeList
         model["nodeCount"] = nodes.count
         model["nodes"] = nodes.map { n -> [String: Any] in
-            ["id": n.id, "name": n.name, "queues": n.queues, "busy": n.busy, "concurrency": n.concurrency, "age": DashboardFormat.age(ms: nowMs - n.lastHeartbeatMs)]
+            ["id": n.id, "name": n.name, "queues": n.queues.replacingOccurrences(of: ",", with: ", "), "busy": n.busy, "concurrency": n.concurrency, "age": DashboardFormat.age(ms: nowMs - n.lastHeartbeatMs)]
         }
         let due = try await scheduleList.filter { $0.schedule.enabled && $0.nextRunMs != nil }.sorted { ($0.nextRunMs ?? 0) < ($1.nextRunMs ?? 0) }
         model["schedules"] = due.prefix(6).map { s -> [String: Any] in
@@ -353,8 +353,8 @@ extension DashboardRoutes {
         model["nodes"] = nodes.map { n -> [String: Any] in
             [
                 "id": n.id, "idEncoded": urlEncode(n.id), "name": n.name, "host": n.host, "pid": n.pid, "version": n.version,
-                "queues": n.queues, "busy": n.busy, "concurrency": n.concurrency, "age": DashboardFormat.age(ms: nowMs - n.lastHeartbeatMs),
-                "uptime": DashboardFormat.age(ms: nowMs - n.startedAtMs), "processed": DashboardFormat.count(n.processed),
+                "queues": n.queues.replacingOccurrences(of: ",", with: ", "), "busy": n.busy, "concurrency": n.concurrency,
+                "age": DashboardFormat.age(ms: nowMs - n.lastHeartbeatMs), "uptime": DashboardFormat.age(ms: nowMs - n.startedAtMs), "processed": DashboardFormat.count(n.processed),
                 "failed": DashboardFormat.count(n.failed),
                 "running": running.filter { $0.node == n.id }.prefix(100).map { j -> [String: Any] in
                     [
@@ -385,7 +385,7 @@ extension DashboardRoutes {
                 "name": s.name, "nameEncoded": urlEncode(s.name), "job": s.schedule.job, "queue": s.schedule.queue,
                 "queueEncoded": urlEncode(s.schedule.queue), "trigger": Self.trigger(s.schedule), "zone": zone,
                 "next": s.schedule.enabled ? Self.inFuture(s.nextRunMs, now: nowMs) : "–",
-                "last": s.lastRunMs.map { DashboardFormat.age(ms: nowMs - $0) + " ago" } ?? "never",
+                "last": s.lastRunMs.map { DashboardFormat.age(ms: nowMs - $0) + " ago" } ?? (s.lastJobId == nil ? "never" : "run by hand"),
                 "lastJobHref": s.lastJobId.map { "/ui/jobs/\(urlEncode($0))?queue=\(urlEncode(s.schedule.queue))" as Any } ?? false,
                 "misfire": misfire, "overlap": s.schedule.overlap.rawValue, "enabled": s.schedule.enabled,
             ]

@@ -82,7 +82,7 @@ enum DashboardTemplates {
           <section class="card">
             <h2>Nodes <span class="count" data-live-nodes>{{nodeCount}}</span></h2>
             <table class="grid" id="nodes"><thead><tr><th>Node</th><th>Queues</th><th class="num">Busy</th><th class="num">Heartbeat</th></tr></thead>
-            <tbody>{{#nodes}}<tr data-node="{{id}}"><td><a href="/ui/nodes">{{name}}</a></td><td>{{queues}}</td><td class="num" data-live="busy">{{busy}} / {{concurrency}}</td><td class="num" data-live="heartbeat">{{age}} ago</td></tr>{{/nodes}}
+            <tbody>{{#nodes}}<tr data-node="{{id}}"><td><a href="/ui/nodes">{{name}}</a></td><td class="small">{{queues}}</td><td class="num" data-live="busy">{{busy}} / {{concurrency}}</td><td class="num" data-live="heartbeat">{{age}} ago</td></tr>{{/nodes}}
             {{^nodes}}<tr><td colspan="4" class="empty">No live node.</td></tr>{{/nodes}}</tbody></table>
           </section>
           <section class="card">

@@ -87,6 +87,16 @@ public struct DashboardUsers: Sendable {
         return try parse(text)
     }
 
+    /// A `JOBKIT_UI_USERS` entry (`name:role:bcrypt-hash`) for a new password, hashed on NIO's thread pool
+    /// (`jobnode ui-user`). Cost 12 by default, as hummingbird-auth's.
+    public static func entry(name: String, role: DashboardRole, password: String, cost: UInt8 = 12) async throws -> String {
+        guard !name.isEmpty, !name.contains(":"), !name.contains(","), !name.contains(where: \.isWhitespace) else {
+            throw ParseError(message: "a user name is not empty and has no ':', ',' or space")
+        }
+        let hash = try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
+        return "\(name):\(role.rawValue):\(hash)"
+    }
+
     /// Checks a name and password; the user's role when they match. bcrypt runs on NIO's thread pool, never on
     /// the cooperative pool, and an unknown name costs the same as a wrong password.
     public func verify(name: String, password: String) async -> DashboardRole? {
