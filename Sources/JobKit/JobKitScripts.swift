@@ -6,6 +6,8 @@ enum JobKitScripts {
         ("queue.requeue", QueueScripts.requeue), ("queue.delete", QueueScripts.delete),
         ("queue.cancel", QueueScripts.cancel), ("queue.cancelMany", QueueScripts.cancelMany),
         ("queue.purge", QueueScripts.purge), ("queue.requeueDead", QueueScripts.requeueDead),
+        ("queue.bury", QueueScripts.bury), ("queue.deleteIdle", QueueScripts.deleteIdle), ("queue.search", JobSearchScript.scan),
+        ("history.record", HistoryScripts.record), ("history.read", HistoryScripts.read),
         ("queue.trimTerminal", QueueScripts.trimTerminal), ("queue.releaseIdempotency", JobQueue.releaseIdempotencyScript),
         ("lease.claim", LeaseScripts.claim), ("lease.complete", LeaseScripts.complete), ("lease.fail", LeaseScripts.fail),
         ("lease.release", LeaseScripts.release), ("lease.renew", LeaseScripts.renew), ("lease.reap", LeaseScripts.reap),

@@ -137,6 +137,12 @@ struct ScriptKeysTests {
             _ = try await queue.cancelWaiting(queue: "default")
             let doomed = try await queue.enqueue(JobQueue.Job(name: "jobkit.noop", payload: ByteBuffer(), options: EnqueueOptions(delay: .seconds(60))))
             _ = try await queue.delete([doomed.id], queue: "default")
+            // The dashboard's: move to dead, delete unless running, search, the history's read (its write rides the heartbeats).
+            let buried = try await queue.enqueue(JobQueue.Job(name: "jobkit.noop", payload: ByteBuffer(), options: EnqueueOptions(delay: .seconds(60))))
+            _ = try await queue.moveToDead([buried.id], queue: "default")
+            _ = try await queue.deleteIdle([buried.id], queue: "default")
+            _ = try await queue.search(JobSearch(text: "x"), queues: ["default"])
+            _ = try await QueueHistory(redis: redis, namespace: namespace).buckets(.minute, count: 2)
             _ = try await queue.enqueue(JobQueue.Job(name: "jobkit.noop", payload: ByteBuffer(), options: EnqueueOptions(delay: .seconds(60))))
             _ = try await queue.purge(queue: "default")
             for strategy in RateLimit.Strategy.allCases {

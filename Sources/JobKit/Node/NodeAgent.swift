@@ -209,9 +209,13 @@ private actor Beater {
         let tallies = worker.history.take()
         let historyCall = HistoryScripts.record(HistoryKeys(namespace: keys.namespace), tallies)
         if let historyCall { commands.append(historyCall.command) }
+        // Tallies go back at most once: when the history's own reply is an error, or when the pipeline itself failed
+        // (then nothing was written). A heartbeat that fails after the pipeline returned does not put them back.
+        var historySettled = historyCall == nil
         do {
             let replies = try await redis.pipeline(
                 commands, loading: [NodeScripts.heartbeat, LeaseScripts.renew, HistoryScripts.record])
+            historySettled = true
             if historyCall != nil, case .error(let text) = replies[replies.count - 1] {
                 worker.history.putBack(tallies)
                 logger.warning("Writing the metrics history failed; retried on the next heartbeat", metadata: ["error": "\(text)"])
@@ -237,7 +241,7 @@ private actor Beater {
             }
             if !reply.dead.isEmpty { await reclaim(deadNodes: reply.dead.map { ($0.node, $0.lastBeatMs) }) }
         } catch {
-            worker.history.putBack(tallies)
+            if !historySettled { worker.history.putBack(tallies) }
             logger.error("Heartbeat failed: Redis unreachable?", metadata: ["error": "\(error)"])
         }
     }

@@ -102,6 +102,19 @@ extension JobQueue {
         return deleted
     }
 
+    /// Deletes the given jobs of `queue` unless they are running; returns how many were deleted. (``delete(_:queue:)``
+    /// deletes running ones too.)
+    @discardableResult
+    public func deleteIdle(_ ids: [String], queue: String) async throws -> Int {
+        let k = keys(queue)
+        var deleted = 0
+        for start in stride(from: 0, to: ids.count, by: Self.defaultChunk) {
+            let chunk = ids[start..<min(ids.count, start + Self.defaultChunk)]
+            deleted += try QueueScripts.count(try await redis.run(QueueScripts.deleteIdle(k, ids: chunk)), of: "deleteIdle")
+        }
+        return deleted
+    }
+
     /// Moves the given waiting jobs (scheduled, ready or retrying) of `queue` to dead, as an operator's
     /// decision; returns how many moved. Running and finished jobs are left alone (cancel a running one).
     @discardableResult

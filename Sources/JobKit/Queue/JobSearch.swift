@@ -45,11 +45,14 @@ extension JobQueue {
         let names = queues.isEmpty ? try await queueNames() : queues
         var (qi, si, off) = (0, 1, 0)
         if let cursor {
-            let parts = cursor.split(separator: ".").compactMap { Int($0) }
-            guard parts.count == 3, parts[0] >= 0, parts[1] >= 1, parts[2] >= 0 else {
+            // `<state index>.<offset>.<queue name>`: by name, so that a queue created meanwhile does not shift it.
+            let parts = cursor.split(separator: ".", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3, let s = Int(parts[0]), let o = Int(parts[1]), s >= 1, o >= 0,
+                let index = names.firstIndex(of: String(parts[2]))
+            else {
                 throw QueueError(.invalidOptions, "malformed search cursor '\(cursor)'")
             }
-            (qi, si, off) = (parts[0], parts[1], parts[2])
+            (qi, si, off) = (index, s, o)
         }
         let states = search.states.map(\.rawValue).joined(separator: ",")
         var scanned = 0
@@ -73,7 +76,7 @@ extension JobQueue {
                 (si, off) = (nextState, v[1].int ?? 0)
             }
         }
-        let next = qi < names.count ? "\(qi).\(si).\(off)" : nil
+        let next = qi < names.count ? "\(si).\(off).\(names[qi])" : nil
         return JobSearch.Page(jobs: found, scanned: scanned, next: next)
     }
 }
@@ -91,6 +94,34 @@ enum JobSearchScript {
         local budget, want = tonumber(ARGV[4]), tonumber(ARGV[5])
         local name, tenant, item, text, customer = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
         local scanned, found = 0, {}
+        -- Text is matched only where the dashboard shows it: never in the value of a key named like a secret (which
+        -- the job page redacts), so a search cannot be used to guess a secret. Non-JSON payloads are shown as is.
+        local SECRET = {'token', 'secret', 'password', 'passwd', 'key', 'authorization', 'cookie', 'credential'}
+        local function secret_key(k)
+          k = string.lower(k)
+          for _, w in ipairs(SECRET) do if string.find(k, w, 1, true) then return true end end
+          return false
+        end
+        local function tree_contains(v, needle)
+          if type(v) == 'string' then return string.find(v, needle, 1, true) ~= nil end
+          if type(v) == 'number' then return string.find(tostring(v), needle, 1, true) ~= nil end
+          if type(v) ~= 'table' then return false end
+          for k, x in pairs(v) do
+            if type(k) == 'string' then
+              if string.find(k, needle, 1, true) then return true end
+              if not secret_key(k) and tree_contains(x, needle) then return true end
+            elseif tree_contains(x, needle) then
+              return true
+            end
+          end
+          return false
+        end
+        local function visible_contains(p, needle)
+          if not string.find(p, needle, 1, true) then return false end
+          local decoded, v = pcall(cjson.decode, p)
+          if not decoded then return true end
+          return tree_contains(v, needle)
+        end
         while si <= #states and scanned < budget and #found < want do
           local n = math.min(200, budget - scanned)
           local ids = redis.call('ZREVRANGE', P .. states[si], off, off + n - 1)
@@ -103,8 +134,8 @@ enum JobSearchScript {
             if ok and name ~= '' and f[1] ~= name then ok = false end
             if ok and tenant ~= '' and f[2] ~= tenant then ok = false end
             local p = f[3] or ''
-            if ok and text ~= '' and not string.find(p, text, 1, true) then ok = false end
-            if ok and customer ~= '' and not string.find(p, customer, 1, true) then ok = false end
+            if ok and text ~= '' and not visible_contains(p, text) then ok = false end
+            if ok and customer ~= '' and not visible_contains(p, customer) then ok = false end
             if ok and item ~= '' then
               if not string.find(p, item, 1, true) then
                 ok = false

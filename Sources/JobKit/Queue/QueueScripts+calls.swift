@@ -44,6 +44,11 @@ extension QueueScripts {
         RedisScriptCall(delete, keys: [keys.prefix], arguments: Array(ids))
     }
 
+    /// Deletes the given jobs unless they run (at most 1,000 ids per call); the reply is the number deleted.
+    static func deleteIdle(_ keys: QueueKeys, ids: ArraySlice<String>) -> RedisScriptCall {
+        RedisScriptCall(deleteIdle, keys: [keys.prefix], arguments: Array(ids))
+    }
+
     /// Moves the given waiting jobs to dead (at most 1,000 ids per call); the reply is the number moved.
     static func bury(_ keys: QueueKeys, ids: ArraySlice<String>) -> RedisScriptCall {
         RedisScriptCall(bury, keys: [keys.prefix], arguments: Array(ids))

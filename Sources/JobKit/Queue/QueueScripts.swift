@@ -258,12 +258,36 @@ enum QueueScripts {
               local state = redis.call('HGET', key, 'state')
               if state == 'scheduled' or state == 'ready' or state == 'retrying' then
                 redis.call('ZREM', P .. state, id)
+                redis.call('HDEL', key, 'capWait')
                 finish(id, key, 'dead', now, math.max(count, 1), math.max(age, 1), {'lastError', 'moved to dead by an operator'})
                 event('dead', id, 'error', 'moved to dead by an operator')
                 moved = moved + 1
               end
             end
+            if moved > 0 then redis.call('HINCRBY', P .. 'stats', 'dead', moved) end
             return moved
+            """)
+
+    /// Deletes jobs that are not running (any state but `active`): the dashboard's delete, which must never
+    /// pull a record from under a running handler, even one claimed since the page was drawn.
+    ///
+    /// KEYS: 1 queue prefix. ARGV: job ids. Reply: the number deleted.
+    static let deleteIdle = RedisScript(
+        LuaPrelude.keyed + """
+            local n = 0
+            for i = 1, #ARGV do
+              local id = ARGV[i]
+              local key = P .. 'job:' .. id
+              local state = redis.call('HGET', key, 'state')
+              if state and state ~= 'active' then
+                redis.call('ZREM', P .. state, id)
+                local idem = redis.call('HGET', key, 'idem')
+                if idem then redis.call('DEL', P .. 'idem:' .. idem) end
+                redis.call('DEL', key)
+                n = n + 1
+              end
+            end
+            return n
             """)
 
     /// Cancels every waiting job of the queue, or only those of one tenant (whose running jobs are also

@@ -4,11 +4,11 @@ import Logging
 import NIOCore
 
 /// The dashboard's live feed: one loop per server that, while at least one browser listens, reads Redis
-/// once per interval — every queue's counts and new lifecycle events in one pipeline, then the live nodes —
-/// and sends the same `tick` event to every subscriber. The cost is per node and interval, not per browser.
+/// once per interval — one pipeline with every queue's counts and new lifecycle events, the states of the jobs
+/// open job pages show, and the live nodes — and sends the same `tick` event to every subscriber. The cost is
+/// one read per node and interval, not per browser.
 public actor DashboardFeed {
     let queue: JobQueue
-    let registry: NodeRegistry
     let interval: Duration
     let logger: Logger
     private var subscribers: [Int: AsyncStream<String>.Continuation] = [:]
@@ -24,14 +24,15 @@ public actor DashboardFeed {
     /// The last event id read from each queue's stream.
     private var cursors: [String: String] = [:]
     private var queueNames: [String] = []
-    private var ticksSinceNames = 0
+    private var nodeIDs: [String] = []
+    private var bootstrapped = false
+    private var namespaceQueueSet: String { QueueKeys.queueSet(namespace: queue.namespace) }
     /// Redis reads made by the loop (for tests: it grows with ticks, not with subscribers).
     private(set) var reads = 0
     private(set) var ticks = 0
 
     public init(queue: JobQueue, interval: Duration, logger: Logger) {
         self.queue = queue
-        self.registry = NodeRegistry(redis: queue.redis, namespace: queue.namespace)
         self.interval = interval
         self.logger = logger
     }
@@ -89,40 +90,54 @@ public actor DashboardFeed {
         loop = nil
     }
 
-    /// One read: counts and new events of every queue (one pipeline), then the nodes.
+    /// Commands per queue in a tick's pipeline.
+    static let perQueue = 10
+
+    /// One read: a single pipeline with every queue's counts and new events, the watched jobs' states, the
+    /// queue names and the node registry. Names and node ids read in a tick are used by the next one (a new
+    /// queue or node shows up one interval later); the first tick reads them first (one extra round trip).
     func tick() async throws -> String {
         ticks += 1
-        if queueNames.isEmpty || ticksSinceNames >= 10 {
-            queueNames = try await queue.queueNames()
-            ticksSinceNames = 0
+        let nodeKeys = NodeKeys(namespace: queue.namespace)
+        let queueSet = namespaceQueueSet
+        if !bootstrapped {
+            let first = try await queue.redis.pipeline([RedisCommand("SMEMBERS", queueSet), RedisCommand("ZRANGE", nodeKeys.index, 0, -1)])
             reads += 1
+            queueNames = (first[0].array ?? []).compactMap(\.string).sorted()
+            nodeIDs = (first[1].array ?? []).compactMap(\.string)
+            bootstrapped = true
         }
-        ticksSinceNames += 1
         var commands: [RedisCommand] = []
         for name in queueNames {
             let k = queue.keys(name)
             commands += [
                 RedisCommand("ZCARD", k.scheduled), RedisCommand("ZCARD", k.ready), RedisCommand("ZCARD", k.active),
                 RedisCommand("ZCARD", k.retrying), RedisCommand("ZCARD", k.dead), RedisCommand("ZCARD", k.canceled),
-                RedisCommand("EXISTS", k.paused), RedisCommand("HGET", k.stats, "completed"),
+                RedisCommand("EXISTS", k.paused), RedisCommand("HGET", k.stats, "completed"), RedisCommand("ZCARD", k.completed),
                 cursors[name].map { RedisCommand("XRANGE", strings: [k.events, "(" + $0, "+", "COUNT", "200"]) }
                     ?? RedisCommand("XREVRANGE", strings: [k.events, "+", "-", "COUNT", "1"]),
             ]
         }
         let watched = Array(Set(watching.values).prefix(1000))
         for job in watched { commands.append(RedisCommand("HGET", queue.keys(job.queue).job(job.id), "state")) }
-        let replies = commands.isEmpty ? [] : try await queue.redis.pipeline(commands)
+        let knownNodes = nodeIDs
+        for id in knownNodes {
+            commands.append(RedisCommand("HMGET", nodeKeys.node(id), "name", "busy", "concurrency", "lastHeartbeatMs"))
+        }
+        commands.append(RedisCommand("SMEMBERS", queueSet))
+        commands.append(RedisCommand("ZRANGE", nodeKeys.index, 0, -1))
+        let replies = try await queue.redis.pipeline(commands)
         reads += 1
         var queues: [[String: Any]] = []
         var events: [[String: Any]] = []
         for (i, name) in queueNames.enumerated() {
-            let r = Array(replies[(i * 9)..<(i * 9 + 9)])
+            let r = Array(replies[(i * Self.perQueue)..<(i * Self.perQueue + Self.perQueue)])
             queues.append([
                 "name": name, "scheduled": r[0].int ?? 0, "ready": r[1].int ?? 0, "active": r[2].int ?? 0,
                 "retrying": r[3].int ?? 0, "dead": r[4].int ?? 0, "canceled": r[5].int ?? 0, "paused": r[6].int == 1,
-                "completed": r[7].int ?? 0,
+                "completedTotal": r[7].int ?? 0, "completed": r[8].int ?? 0,
             ])
-            let entries = r[8].array ?? []
+            let entries = r[9].array ?? []
             // The first read of a queue only positions the cursor (at the newest entry): no backlog replay.
             let replay = cursors[name] != nil
             for entry in entries {
@@ -134,19 +149,24 @@ public actor DashboardFeed {
             }
             if !replay && cursors[name] == nil { cursors[name] = "0-0" }
         }
-        let base = queueNames.count * 9
+        var at = queueNames.count * Self.perQueue
         let jobs: [[String: Any]] = watched.enumerated().map { i, job in
-            ["queue": job.queue, "id": job.id, "state": replies[base + i].string ?? "gone"]
+            ["queue": job.queue, "id": job.id, "state": replies[at + i].string ?? "gone"]
         }
-        let nodes = try await registry.nodes()
-        reads += 1
+        at += watched.count
+        let live = Set((replies[replies.count - 1].array ?? []).compactMap(\.string))
         let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
-        let nodeRows: [[String: Any]] = nodes.map {
-            [
-                "id": $0.id, "name": $0.name, "busy": $0.busy, "concurrency": $0.concurrency,
-                "heartbeatAge": DashboardFormat.age(ms: nowMs - $0.lastHeartbeatMs),
-            ]
+        var nodeRows: [[String: Any]] = []
+        for (i, id) in knownNodes.enumerated() where live.contains(id) {
+            let v = replies[at + i].array ?? []
+            guard v.count == 4, let name = v[0].string else { continue }
+            nodeRows.append([
+                "id": id, "name": name, "busy": v[1].string.flatMap(Int.init) ?? 0, "concurrency": v[2].string.flatMap(Int.init) ?? 0,
+                "heartbeatAge": DashboardFormat.age(ms: nowMs - (v[3].string.flatMap(Int64.init) ?? nowMs)),
+            ])
         }
+        queueNames = (replies[replies.count - 2].array ?? []).compactMap(\.string).sorted()
+        nodeIDs = (replies[replies.count - 1].array ?? []).compactMap(\.string)
         let payload: [String: Any] = ["queues": queues, "events": events, "nodes": nodeRows, "jobs": jobs]
         let data = try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys])
         return "event: tick\ndata: " + String(decoding: data, as: UTF8.self) + "\n\n"

@@ -29,8 +29,11 @@ extension DashboardRoutes {
             "Dashboard action", metadata: ["ui.user": "\(viewer.name)", "ui.action": "\(action)", "ui.target": "\(target)", "count": "\(count)"])
     }
 
+    /// Back to `path`, with `message` in the flash cookie (shown once by the page).
     func done(_ path: String, _ message: String) -> Response {
-        DashboardRenderer.redirect(path + (path.contains("?") ? "&" : "?") + "done=" + urlEncode(message))
+        var response = DashboardRenderer.redirect(path)
+        response.setCookie(flashCookie(message))
+        return response
     }
 
     /// The confirmation page when the form does not carry `confirm=yes`; `nil` when it does.
@@ -94,26 +97,39 @@ extension DashboardRoutes {
         let ids = form.all("ids")
         let back = "/ui/queues/" + urlEncode(name) + "?state=" + state.rawValue
         guard all || !ids.isEmpty else { return done(back, "No job was selected.") }
-        let total = all ? try await queue.ids(name, state: state, newestFirst: 0, limit: 1).total : ids.count
+        let set = queue.stateSet(name, state)
+        // "All" means the jobs in the state when the operator confirms: up to the highest score then (carried by the
+        // confirmation form), so that jobs arriving during the run are not swept up with them.
+        var upTo = form["upTo"] ?? ""
+        if all && upTo.isEmpty {
+            let top = try await queue.redis.send(RedisCommand("ZREVRANGE", set, 0, 0, "WITHSCORES")).array ?? []
+            upTo = top.count == 2 ? (top[1].string ?? "+inf") : "-inf"
+        }
+        guard !all || upTo == "+inf" || upTo == "-inf" || Double(upTo) != nil else { throw DashboardError(.badRequest, "The form's bound is not a score.") }
+        let total = all ? try await queue.redis.send(RedisCommand("ZCOUNT", set, "-inf", upTo)).int ?? 0 : ids.count
         if action.value != "retry", let ask = confirmation(
             context, question: "\(action.label) \(total) \(state.rawValue) job\(total == 1 ? "" : "s") of \(name)?",
             detail: all
-                ? "Every \(state.rawValue) job of the queue at the time you confirm (\(total) now)."
+                ? "Every \(state.rawValue) job of the queue now (\(total)); jobs that arrive later are left alone."
                 : "The \(ids.count) selected job\(ids.count == 1 ? "" : "s").",
             button: "\(action.label) \(total) job\(total == 1 ? "" : "s")", action: "/ui/queues/\(urlEncode(name))/jobs", back: back,
-            fields: [("action", action.value), ("state", state.rawValue), ("scope", all ? "all" : "selected")] + ids.map { ("ids", $0) })
+            fields: [("action", action.value), ("state", state.rawValue), ("scope", all ? "all" : "selected")]
+                + (all ? [("upTo", upTo)] : []) + ids.map { ("ids", $0) })
         {
             return ask
         }
         var affected = 0
         if all {
-            let set = queue.stateSet(name, state)
-            for _ in 0..<400 {
-                let chunk = (try await queue.redis.send(RedisCommand("ZRANGE", set, 0, 499)).array ?? []).compactMap(\.string)
+            // Chunks of 500 by score; the ids an action leaves in the set (a running job asked to cancel, an id whose
+            // record expired) are stepped over, so every id is visited once and the walk ends.
+            var offset = 0
+            for _ in 0..<1000 {
+                let chunk = (try await queue.redis.send(
+                    RedisCommand("ZRANGEBYSCORE", strings: [set, "-inf", upTo, "LIMIT", String(offset), "500"])).array ?? []).compactMap(\.string)
                 guard !chunk.isEmpty else { break }
-                let n = try await apply(action.value, chunk, queue: name)
-                affected += n
-                if n == 0 { break }
+                affected += try await apply(action.value, chunk, queue: name)
+                let left = try await queue.redis.send(RedisCommand("ZMSCORE", strings: [set] + chunk)).array ?? []
+                offset += left.filter { !$0.isNull }.count
             }
         } else {
             affected = try await apply(action.value, ids, queue: name)
@@ -126,7 +142,7 @@ extension DashboardRoutes {
     func apply(_ action: String, _ ids: [String], queue name: String) async throws -> Int {
         switch action {
         case "retry": return try await queue.requeue(ids, queue: name)
-        case "delete": return try await queue.delete(ids, queue: name)
+        case "delete": return try await queue.deleteIdle(ids, queue: name)
         case "dead": return try await queue.moveToDead(ids, queue: name)
         case "cancel":
             var n = 0
@@ -152,6 +168,9 @@ extension DashboardRoutes {
         }
         let viewer = try authorize(context, role)
         guard let r = try await queue.job(id) else { throw DashboardError(.notFound, "No job '\(id)'.") }
+        if action == "delete" && r.state == .active {
+            throw DashboardError(.conflict, "Job \(id) is running; cancel it first, then delete it.")
+        }
         let page = "/ui/jobs/\(urlEncode(id))?queue=\(urlEncode(r.queue))"
         if action != "retry", let ask = confirmation(
             context, question: "\(action.capitalized) job \(id)?",

@@ -55,8 +55,10 @@ extension DashboardRoutes {
         return DashboardRenderer.html(renderer.render("error", context), status: error.status)
     }
 
+    /// The message of the action that redirected here (its cookie; see ``DashboardRoutes/flashCookie``).
     static func flash(_ request: Request) -> String? {
-        request.uri.queryParameters["done"].map { String($0) }.flatMap { $0.isEmpty ? nil : $0 }
+        guard let value = request.cookies[flashCookie]?.value, !value.isEmpty else { return nil }
+        return value.removingPercentEncoding
     }
 
     static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
@@ -76,7 +78,7 @@ extension DashboardRoutes {
         for name in names {
             counts.append(try await queue.counts(name))
             // The next job to run is the one that waited longest in its priority band.
-            if let head = try await queue.ids(name, state: .ready, newestFirst: 0, limit: 1).ids.last,
+            if let head = try await queue.redis.send(RedisCommand("ZRANGE", queue.keys(name).ready, 0, 0)).array?.first?.string,
                let record = try await queue.records([head], queue: name).first {
                 oldest[name] = record.enqueuedAtMs
             }
@@ -183,7 +185,10 @@ extension DashboardRoutes {
         guard try await queue.queueExists(name) else { throw DashboardError(.notFound, "No queue named '\(name)'.") }
         let stateText = request.uri.queryParameters["state"].map(String.init) ?? "dead"
         guard let state = JobState(rawValue: stateText) else { throw DashboardError(.badRequest, "Unknown state '\(stateText)'.") }
-        let offset = max(0, request.uri.queryParameters["page"].flatMap { Int($0) }.map { ($0 - 1) * Self.pageSize } ?? 0)
+        // Pages past 1,000,000 (50 million jobs) are refused rather than multiplied into an overflow.
+        let pageNumber = request.uri.queryParameters["page"].flatMap { Int($0) } ?? 1
+        guard (1...1_000_000).contains(pageNumber) else { throw DashboardError(.badRequest, "Page \(pageNumber) is out of range.") }
+        let offset = (pageNumber - 1) * Self.pageSize
         let counts = try await queue.counts(name)
         let (ids, total) = try await queue.ids(name, state: state, newestFirst: offset, limit: Self.pageSize)
         let records = try await queue.records(ids, queue: name)
@@ -208,7 +213,6 @@ extension DashboardRoutes {
         model["total"] = total
         model["from"] = total == 0 ? 0 : offset + 1
         model["to"] = offset + records.count
-        let pageNumber = offset / Self.pageSize + 1
         model["prev"] = pageNumber > 1 ? (base + "?state=\(state.rawValue)&page=\(pageNumber - 1)") as Any : false
         model["next"] = offset + Self.pageSize < total ? (base + "?state=\(state.rawValue)&page=\(pageNumber + 1)") as Any : false
         return page("queue", model)

@@ -67,6 +67,15 @@ struct DashboardRoutes: Sendable {
 
     // MARK: sign-in
 
+    /// The role `name` has in the configuration now: a user's, or the API-key role for `key:<name>` while that key
+    /// exists; `nil` when neither.
+    func currentRole(of name: String) -> DashboardRole? {
+        if name.hasPrefix("key:") {
+            return apiKeys.names.contains(String(name.dropFirst(4))) ? configuration.apiKeyRole : nil
+        }
+        return configuration.users.role(of: name)
+    }
+
     func loginPage(next: String, error: String? = nil, user: String = "", status: HTTPResponse.Status = .ok) -> Response {
         let model: [String: Any] = [
             "next": Self.safeNext(next), "error": error ?? false, "user": user, "noUsers": configuration.users.isEmpty,
@@ -85,7 +94,9 @@ struct DashboardRoutes: Sendable {
         let password = form["password"] ?? ""
         let next = form["next"] ?? "/ui"
         // Limited per client address and per user name, before any password is checked.
-        for key in ["ip:" + (context.remoteAddress ?? "?"), "user:" + user] {
+        // An API key sign-in (empty user) is limited per address only: a shared "user:" bucket would let anyone
+        // lock every key out.
+        for key in ["ip:" + (context.remoteAddress ?? "?")] + (user.isEmpty ? [] : ["user:" + user]) {
             let decision = try await loginLimiter.acquire(key)
             if !decision.allowed {
                 let wait = max(1, Int((Double(decision.retryAfter.milliseconds) / 1000).rounded(.up)))
@@ -123,6 +134,21 @@ struct DashboardRoutes: Sendable {
         var response = DashboardRenderer.redirect("/ui/login")
         response.setCookie(sessions.cookie("", maxAge: 0))
         return response
+    }
+
+    // MARK: flash messages
+
+    /// The cookie that carries "what an action did" to the page it redirects to. Only this server sets it
+    /// (`SameSite=Strict`, `HttpOnly`), so a crafted link cannot put words in the banner.
+    static let flashCookie = "jobkit_ui_flash"
+
+    func flashCookie(_ message: String) -> Cookie {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        let value = message.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+        return Cookie(
+            name: Self.flashCookie, value: String(value.prefix(3000)), maxAge: message.isEmpty ? 0 : 60, path: "/ui",
+            secure: sessions.secureCookie, httpOnly: true, sameSite: .strict)
     }
 
     // MARK: live feed
@@ -165,8 +191,18 @@ struct DashboardGuard: RouterMiddleware {
             var viewer: DashboardViewer?
             if let identity = context.identity {
                 viewer = DashboardViewer(name: "key:" + identity.name, role: routes.configuration.apiKeyRole, csrf: "", sessionID: nil)
-            } else if let cookie = request.cookies[DashboardSessions.cookieName], !cookie.value.isEmpty {
-                viewer = try await routes.sessions.viewer(sessionID: cookie.value)
+            } else if let cookie = request.cookies[DashboardSessions.cookieName], !cookie.value.isEmpty,
+                var session = try await routes.sessions.viewer(sessionID: cookie.value)
+            {
+                // The role is the configuration's now, not the one at sign-in: a user (or key) removed or demoted
+                // since loses the session's rights at once.
+                if let current = routes.currentRole(of: session.name) {
+                    session.role = current
+                    viewer = session
+                } else {
+                    try await routes.sessions.close(cookie.value)
+                    context.logger.notice("Dashboard session ended: its user is no longer configured", metadata: ["ui.user": "\(session.name)"])
+                }
             }
             guard let viewer else {
                 if request.method == .get || request.method == .head {
@@ -183,7 +219,14 @@ struct DashboardGuard: RouterMiddleware {
             }
             context.dashboardViewer = viewer
             context.logger[metadataKey: "ui.user"] = .string(viewer.name)
-            return try await next(request, context)
+            var response = try await next(request, context)
+            // A flash message is shown once: the page that showed it clears its cookie.
+            if request.method == .get, request.cookies[DashboardRoutes.flashCookie] != nil, response.status == .ok,
+                response.headers[.setCookie] == nil
+            {
+                response.setCookie(routes.flashCookie(""))
+            }
+            return response
         } catch let error as DashboardError {
             return routes.errorPage(error, viewer: context.dashboardViewer)
         } catch let error as HTTPError {

@@ -37,6 +37,9 @@ public struct DashboardUsers: Sendable {
 
     init(entries: [String: Entry]) { self.entries = entries }
 
+    /// The configured role of `name`; `nil` when the user is not configured (any more).
+    public func role(of name: String) -> DashboardRole? { entries[name]?.role }
+
     /// True when no user is configured.
     public var isEmpty: Bool { entries.isEmpty }
     /// The configured names, sorted.
