@@ -227,6 +227,45 @@ import Testing
         }
     }
 
+    @Test func runningJobsAreNeverDeletedAndCancelAllVisitsEachOnce() async throws {
+        try await HTTPHarness.with(configure: Self.configure()) { h in
+            let dir = try TestEnvironment.makeTemporaryDirectory("dashboard-active")
+            let node = try JobNodeProcess(
+                ["run", "--namespace", h.namespace, "--name", "active-node", "--queues", "aq", "--concurrency", "4", "--heartbeat", "200ms"],
+                logPath: "\(dir)/node.log")
+            defer { node.process.signal(SIGKILL) }
+            let sleeps = (0..<3).map { _ in
+                JobQueue.Job(name: "jobkit.sleep", payload: ByteBuffer(string: #"{"ms":60000}"#), options: .init(queue: "aq"))
+            }
+            let ids = try await h.queue.enqueueBulk(sleeps).map(\.id)
+            let deadline = ContinuousClock.now + .seconds(20)
+            while try await h.queue.counts("aq").active < 3 {
+                guard ContinuousClock.now < deadline else { Issue.record("the node did not start the jobs: \(node.log.suffix(2000))"); return }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let ada = try await Self.signIn(h, "ada")
+            // A running job: delete is refused (409), by hand-made POST too; the record stays.
+            let delete = try await Self.form(h, "/ui/jobs/\(ids[0])/delete", [("csrf", ada.csrf), ("confirm", "yes")], cookie: ada.cookie)
+            #expect(delete.status == 409)
+            #expect(try await h.queue.job(ids[0], queue: "aq")?.state == .active)
+            // Cancel every active job: the running ones stay in `active` until their node stops them, and the walk
+            // still visits each once and ends.
+            let cancel = try await Self.form(
+                h, "/ui/queues/aq/jobs", [("csrf", ada.csrf), ("action", "cancel"), ("state", "active"), ("scope", "all"), ("confirm", "yes")],
+                cookie: ada.cookie)
+            #expect(cancel.status == 303)
+            let audit = try await DashboardAudit(redis: h.queue.redis, namespace: h.namespace).entries()
+            #expect(audit.first?.action == "cancel" && audit.first?.count == 3)
+            let stopped = ContinuousClock.now + .seconds(20)
+            while try await h.queue.counts("aq").canceled < 3 {
+                guard ContinuousClock.now < stopped else { Issue.record("the node did not cancel the jobs"); return }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            node.process.signal(SIGTERM)
+            #expect(await node.process.wait() == 0)
+        }
+    }
+
     @Test func readOnlyRefusesEveryActionEvenForAnAdmin() async throws {
         try await HTTPHarness.with(configure: Self.configure(readOnly: true)) { h in
             let ids = try await Self.seed(h)
