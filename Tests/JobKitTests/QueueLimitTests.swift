@@ -66,6 +66,26 @@ struct QueueLimitTests {
         }
     }
 
+    @Test("a limit's use, read without spending, is what the claims spent (the dashboard's limits page)")
+    func useOfALimit() async throws {
+        try await EngineHarness.with { h in
+            let dir = try TestEnvironment.makeTemporaryDirectory("qlimit-use")
+            let store = LimitStore(redis: h.queue.redis, namespace: h.namespace)
+            // A sliding log (no window boundary to straddle) of 5 an hour, named with characters the keys escape.
+            let limit = QueueLimit(name: "use:{a}%", queue: "limuse", rate: .slidingWindow(5, per: .seconds(3600)))
+            try await store.set(limit)
+            #expect(try await store.use(of: limit) == 0)
+            _ = try await h.queue.enqueueBulk(
+                (0..<3).map { _ in JobQueue.Job(name: "jobkit.noop", payload: ByteBuffer(string: "{}"), options: EnqueueOptions(queue: "limuse")) })
+            let node = try Self.node(h, "limuse", "limuse", dir: dir)
+            try await waitUntil(timeout: .seconds(30)) { try await h.queue.counts("limuse").completed == 3 }
+            await Self.stop([node])
+            #expect(try await store.use(of: limit) == 3)
+            #expect(try await store.use(of: limit) == 3, "a peek spends nothing")
+            #expect(try await store.use(of: QueueLimit(name: "k", queue: "limuse", key: "{tenant}", rate: .fixedWindow(5, per: .seconds(1)))) == nil)
+        }
+    }
+
     @Test("two nodes under a token-bucket queue limit: starts never exceed burst + rate × elapsed, so every claim spent its tokens (one read and one write of the bucket per claim)")
     func tokenBucketAcrossNodes() async throws {
         try await EngineHarness.with { h in

@@ -64,6 +64,35 @@ public struct LimitStore: Sendable {
         return entries.sorted { $0.limit.name < $1.limit.name }
     }
 
+    /// How much of a rate limit's current window (or bucket) is used, read without spending: `limit − remaining`
+    /// of a one-unit peek, with the claim's own keys. `nil` for a limit without a rate, or one kept per key
+    /// (`{tenant}`, `{item}`…: one window per key, too many to sum on a page).
+    public func use(of limit: QueueLimit) async throws -> Int? {
+        guard let rate = limit.rate, limit.key == nil else { return nil }
+        let base = QueueKeys(namespace: namespace, queue: limit.queue).prefix + "rl:" + Self.luaEscape(limit.name) + "::"
+        let reply = try await redis.run(
+            LimitScripts.acquire, keys: [base], arguments: [rate.code, rate.limit, Int(rate.periodMs), rate.burst ?? 0, 1, 0])
+        guard let values = reply.array, values.count == 4, let remaining = values[1].int else {
+            throw RedisError(.unexpectedReply, "limit peek reply \(reply)")
+        }
+        let capacity = rate.strategy == .tokenBucket ? (rate.burst ?? rate.limit) : rate.limit
+        // A one-unit peek reports what would remain after that unit; allowed or not, the use is the rest.
+        let allowed = values[0].int == 1
+        return max(0, capacity - remaining - (allowed ? 1 : 0))
+    }
+
+    /// The claim script's `lim_esc`: `%`, `:`, `{`, `}` and newline as `%XX`.
+    static func luaEscape(_ text: String) -> String {
+        var out = ""
+        for ch in text.unicodeScalars {
+            switch ch {
+            case "%", ":", "{", "}", "\n": out += String(format: "%%%02X", ch.value)
+            default: out.unicodeScalars.append(ch)
+            }
+        }
+        return out
+    }
+
     /// Removes a limit; false when there is none of that name. Its counters expire on their own; permits
     /// held by running jobs are given back as they finish.
     public func remove(_ name: String) async throws -> Bool {

@@ -35,7 +35,7 @@ enum DashboardAssets {
         .num{text-align:right;white-space:nowrap}
         table.grid td:first-child{white-space:nowrap}
         .wrap{overflow-wrap:anywhere}
-        th.num{text-align:right}
+        table.grid th.num{text-align:right}
         .check{width:28px}
         .mono,code{font-family:var(--mono);font-size:.9em}
         .muted{color:var(--muted)}.small{font-size:.85rem}

@@ -401,17 +401,23 @@ extension DashboardRoutes {
         var model = base("limits", context, flash: Self.flash(request))
         let entries = try await limits.list()
         let running = entries.contains { $0.limit.concurrency != nil } ? try await queue.activeJobs() : []
+        var rateUse: [String: Int] = [:]
+        for e in entries { if let used = try await limits.use(of: e.limit) { rateUse[e.limit.name] = used } }
         model["limits"] = entries.map { e -> [String: Any] in
             let l = e.limit
             var kind: [String] = []
             if let r = l.rate { kind.append("\(r.strategy.rawValue) \(r.limit) per \(DashboardFormat.duration(ms: r.periodMs))") }
             if let c = l.concurrency { kind.append("at most \(c) running") }
-            let use: String
-            if l.concurrency != nil {
-                use = String(running.filter { $0.queue == l.queue && (l.job == nil || $0.name == l.job) }.count)
-            } else {
-                use = "–"
+            var uses: [String] = []
+            if let used = rateUse[l.name], let r = l.rate {
+                uses.append("\(used) of \(r.strategy == .tokenBucket ? (r.burst ?? r.limit) : r.limit) in the window")
+            } else if l.rate != nil {
+                uses.append("per key")
             }
+            if let c = l.concurrency {
+                uses.append("\(running.filter { $0.queue == l.queue && (l.job == nil || $0.name == l.job) }.count) of \(c) running")
+            }
+            let use = uses.isEmpty ? "–" : uses.joined(separator: "; ")
             return [
                 "name": l.name, "scope": "queue \(l.queue)" + (l.job.map { ", job \($0)" } ?? "") + (l.key.map { ", per \($0)" } ?? ""),
                 "kind": kind.joined(separator: "; "), "use": use, "denied": DashboardFormat.count(e.deniedTotal),
