@@ -1,0 +1,84 @@
+/// Which primary serves each of the 16,384 slots, as `CLUSTER SHARDS` (Redis 7.0+) or `CLUSTER SLOTS` says.
+public struct ClusterTopology: Sendable, Equatable {
+    /// A primary's address.
+    public struct Node: Sendable, Hashable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+        public var description: String { "\(host):\(port)" }
+
+        /// Parses `host:port` (the form `MOVED` and `ASK` replies use).
+        public init?(_ text: Substring) {
+            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else { return nil }
+            self.host = String(text[..<colon])
+            self.port = port
+        }
+    }
+
+    /// The primary of each slot; `nil` for a slot no primary serves.
+    public private(set) var owners: [Node?]
+
+    public init(owners: [Node?]) { self.owners = owners }
+
+    /// The primary serving `slot`.
+    public func primary(for slot: Int) -> Node? { owners[slot] }
+
+    /// Every primary serving at least one slot, sorted.
+    public var primaries: [Node] {
+        Array(Set(owners.compactMap { $0 })).sorted { ($0.host, $0.port) < ($1.host, $1.port) }
+    }
+
+    /// True when every slot has a primary.
+    public var isComplete: Bool { !owners.contains(nil) }
+
+    /// Records that `slot` now lives at `node` (after a `MOVED`).
+    public mutating func move(slot: Int, to node: Node) { owners[slot] = node }
+
+    /// From `CLUSTER SHARDS`: `[[ "slots", [start, end, …], "nodes", [[ "ip", …, "port", …, "role", "master", …], …]], …]`.
+    /// `nil` when the reply has another shape.
+    public static func parse(shards reply: RESPValue) -> ClusterTopology? {
+        guard let shards = reply.array else { return nil }
+        var owners = [Node?](repeating: nil, count: HashSlot.count)
+        for shard in shards {
+            let fields = pairs(shard)
+            guard let ranges = fields["slots"]?.array, let nodes = fields["nodes"]?.array else { return nil }
+            var primary: Node?
+            for node in nodes {
+                let f = pairs(node)
+                guard f["role"]?.string == "master", f["health"]?.string != "fail" else { continue }
+                let host = f["ip"]?.string ?? f["endpoint"]?.string ?? ""
+                guard let port = f["port"]?.int ?? f["tls-port"]?.int, !host.isEmpty else { continue }
+                primary = Node(host: host, port: port)
+            }
+            guard let primary else { continue }
+            var i = 0
+            while i + 1 < ranges.count {
+                guard let start = ranges[i].int, let end = ranges[i + 1].int, start >= 0, end < HashSlot.count, start <= end else { return nil }
+                for slot in start...end { owners[slot] = primary }
+                i += 2
+            }
+        }
+        return ClusterTopology(owners: owners)
+    }
+
+    /// From `CLUSTER SLOTS`: `[[start, end, [ip, port, id], replicas…], …]`.
+    public static func parse(slots reply: RESPValue) -> ClusterTopology? {
+        guard let ranges = reply.array else { return nil }
+        var owners = [Node?](repeating: nil, count: HashSlot.count)
+        for range in ranges {
+            guard let v = range.array, v.count >= 3, let start = v[0].int, let end = v[1].int, let node = v[2].array,
+                node.count >= 2, let host = node[0].string, let port = node[1].int, start >= 0, end < HashSlot.count, start <= end
+            else { return nil }
+            for slot in start...end { owners[slot] = Node(host: host, port: port) }
+        }
+        return ClusterTopology(owners: owners)
+    }
+
+    /// A flat `[name, value, name, value, …]` array (or a RESP3 map) as a dictionary.
+    static func pairs(_ value: RESPValue) -> [String: RESPValue] {
+        value.fields
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+
+/// A private Redis Cluster of `primaries` `redis-server --cluster-enabled yes` processes on free loopback ports,
+/// joined by `redis-cli --cluster create … --cluster-yes` and stopped by their PIDs.
+public final class RedisClusterProcess: @unchecked Sendable {
+    // Invariant: used by the one test that made it.
+    public let ports: [Int]
+    public let directory: String
+    private var servers: [ChildProcess] = []
+
+    /// Starts the servers, creates the cluster, and waits until every node says `cluster_state:ok`.
+    public init(primaries: Int = 3) async throws {
+        self.directory = try TestEnvironment.makeTemporaryDirectory("cluster")
+        var ports: [Int] = []
+        while ports.count < primaries {
+            let port = try TestEnvironment.freePort()
+            // Cluster nodes also listen on port + 10000 (the cluster bus): it must be free too, and distinct.
+            if !ports.contains(port), port + 10_000 < 65_536 { ports.append(port) }
+        }
+        self.ports = ports
+        for port in ports {
+            let dir = "\(directory)/\(port)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            servers.append(
+                try ChildProcess(
+                    try TestEnvironment.redisServerBinary(),
+                    [
+                        "--bind", "127.0.0.1", "--port", "\(port)", "--dir", dir, "--save", "", "--appendonly", "no",
+                        "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+                        "--logfile", "\(dir)/redis.log",
+                    ]))
+        }
+        for port in ports { try await Self.waitForLog("\(directory)/\(port)/redis.log", "Ready to accept connections") }
+        let create = try ChildProcess(
+            "/usr/bin/env", ["redis-cli", "--cluster", "create"] + ports.map { "127.0.0.1:\($0)" } + ["--cluster-replicas", "0", "--cluster-yes"],
+            outputPath: "\(directory)/create.log")
+        let status = await create.wait(timeout: .seconds(30))
+        guard status == 0 else {
+            let log = (try? String(contentsOfFile: "\(directory)/create.log", encoding: .utf8)) ?? ""
+            stop()
+            throw TestEnvironment.Missing(description: "redis-cli --cluster create failed (\(String(describing: status))): \(log.suffix(800))")
+        }
+        for port in ports { try await Self.waitForClusterOK(port: port) }
+    }
+
+    /// `host:port` of each primary.
+    public var nodes: [String] { ports.map { "127.0.0.1:\($0)" } }
+
+    /// Runs `redis-cli -p port args…` and returns its output.
+    public func cli(_ port: Int, _ arguments: [String]) async throws -> String {
+        let out = "\(directory)/cli-\(UUID().uuidString.prefix(8)).out"
+        let process = try ChildProcess("/usr/bin/env", ["redis-cli", "-p", "\(port)"] + arguments, outputPath: out)
+        _ = await process.wait(timeout: .seconds(20))
+        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        try? FileManager.default.removeItem(atPath: out)
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Stops every server (by PID).
+    public func stop() {
+        for server in servers { server.signal(SIGKILL) }
+        servers = []
+    }
+
+    static func waitForLog(_ path: String, _ text: String) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if let log = try? String(contentsOfFile: path, encoding: .utf8), log.contains(text) { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestEnvironment.Missing(description: "\(path) never said '\(text)'")
+    }
+
+    static func waitForClusterOK(port: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            let out = NSTemporaryDirectory() + "cluster-info-\(port)-\(UUID().uuidString.prefix(6))"
+            let p = try ChildProcess("/usr/bin/env", ["redis-cli", "-p", "\(port)", "cluster", "info"], outputPath: out)
+            _ = await p.wait(timeout: .seconds(5))
+            let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+            try? FileManager.default.removeItem(atPath: out)
+            if text.contains("cluster_state:ok") { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestEnvironment.Missing(description: "the cluster node on \(port) never reached cluster_state:ok")
+    }
+
+    deinit {
+        for server in servers { server.signal(SIGKILL) }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import JobKitTestSupport
+import NIOCore
+import Testing
+
+@testable import JobKit
+
+/// The cluster client against a real 3-primary Redis Cluster that each test starts and stops (by PID).
+@Suite("Redis Cluster client", .serialized)
+struct RedisClusterTests {
+    static func client(_ cluster: RedisClusterProcess) throws -> RedisClusterClient {
+        RedisClusterClient(
+            seeds: [ClusterTopology.Node(host: "127.0.0.1", port: cluster.ports[0])],
+            configuration: try RedisConfiguration(url: "redis://127.0.0.1:\(cluster.ports[0])", logger: TestEnvironment.logger))
+    }
+
+    @Test("HashSlot agrees with CLUSTER KEYSLOT on 2,000 random keys, hash tags included")
+    func slotsMatchTheServer() async throws {
+        let cluster = try await RedisClusterProcess()
+        defer { cluster.stop() }
+        let pool = RedisPool(configuration: try RedisConfiguration(url: "redis://127.0.0.1:\(cluster.ports[0])", logger: TestEnvironment.logger), size: 1)
+        var rng = SplitMix64(seed: 7)
+        let alphabet = Array("ab{}c:1%é")
+        var keys = ["", "{}", "{}x", "a{}b", "{a}", "x{a}y", "{a}{b}", "{{a}}", "}{a}", "jobkit:{default}:ready", "{user1000}.following"]
+        for _ in 0..<2000 {
+            let n = Int(rng.next() % 12)
+            keys.append(String((0..<n).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }))
+        }
+        let replies = try await pool.pipeline(keys.map { RedisCommand("CLUSTER", "KEYSLOT", $0) })
+        for (key, reply) in zip(keys, replies) {
+            #expect(HashSlot.of(key) == reply.int, "\(key)")
+        }
+        await pool.close()
+    }
+
+    @Test("the slot map from CLUSTER SHARDS equals CLUSTER SLOTS's; keys, pipelines and scripts go to their slot's primary")
+    func routes() async throws {
+        let cluster = try await RedisClusterProcess()
+        defer { cluster.stop() }
+        let client = try Self.client(cluster)
+        let topology = try await client.refreshTopology()
+        #expect(topology.isComplete)
+        #expect(topology.primaries.count == 3)
+        let seedPool = client.pool(ClusterTopology.Node(host: "127.0.0.1", port: cluster.ports[0]))
+        #expect(ClusterTopology.parse(slots: try await seedPool.send(RedisCommand("CLUSTER", "SLOTS"))) == topology)
+
+        // 300 keys over every primary, one command each, then all read back in one pipeline, in order.
+        let keys = (0..<300).map { "k\($0)" }
+        for key in keys { _ = try await client.send(RedisCommand("SET", key, "v-\(key)")) }
+        let values = try await client.pipeline(keys.map { RedisCommand("GET", $0) })
+        #expect(values.map(\.string) == keys.map { "v-\($0)" })
+        // Each key really lives on its slot's primary.
+        var perNode: [ClusterTopology.Node: Int] = [:]
+        for key in keys {
+            let node = try #require(topology.primary(for: HashSlot.of(key)))
+            #expect(try await client.pool(node).send(RedisCommand("GET", key)).string == "v-\(key)")
+            perNode[node, default: 0] += 1
+        }
+        #expect(perNode.count == 3 && perNode.values.allSatisfy { $0 > 50 }, "\(perNode)")
+        // A script loaded on demand (NOSCRIPT → SCRIPT LOAD on every primary) runs on each key's primary.
+        let script = RedisScript("return redis.call('GET', KEYS[1])")
+        for key in keys.prefix(30) {
+            #expect(try await client.run(script, keys: [key]).string == "v-\(key)")
+        }
+        let calls = try await client.run(keys.prefix(30).map { RedisScriptCall(script, keys: [$0], arguments: []) })
+        #expect(calls.map(\.string) == keys.prefix(30).map { "v-\($0)" })
+        await client.close()
+    }
+
+    @Test("a slot moved to another primary: MOVED updates the map and the command follows; ASK during a migration")
+    func redirects() async throws {
+        let cluster = try await RedisClusterProcess()
+        defer { cluster.stop() }
+        let client = try Self.client(cluster)
+        let topology = try await client.refreshTopology()
+        let key = "{moving}:k"
+        let slot = HashSlot.of(key)
+        let source = try #require(topology.primary(for: slot))
+        let target = try #require(topology.primaries.first { $0 != source })
+        _ = try await client.send(RedisCommand("SET", key, "here"))
+        _ = try await client.send(RedisCommand("SET", "{moving}:other", "there"))
+        let id = { (node: ClusterTopology.Node) in try await cluster.cli(node.port, ["cluster", "myid"]) }
+        let sourceID = try await id(source)
+        let targetID = try await id(target)
+
+        // Half-way: the slot is migrating, one key has moved. A read of it is answered ASK, then found on the target.
+        #expect(try await cluster.cli(target.port, ["cluster", "setslot", "\(slot)", "importing", sourceID]) == "OK")
+        #expect(try await cluster.cli(source.port, ["cluster", "setslot", "\(slot)", "migrating", targetID]) == "OK")
+        #expect(try await cluster.cli(source.port, ["migrate", target.host, "\(target.port)", "", "0", "5000", "keys", key]) == "OK")
+        #expect(try await client.send(RedisCommand("GET", key)).string == "here")
+        #expect(try await client.pipeline([RedisCommand("GET", key), RedisCommand("GET", "{moving}:other")]).map(\.string) == ["here", "there"])
+        #expect(client.topology?.primary(for: slot) == source, "ASK does not change the map")
+
+        // Done: the rest moves and every primary learns the new owner. The client's map is stale: MOVED corrects it.
+        #expect(try await cluster.cli(source.port, ["migrate", target.host, "\(target.port)", "", "0", "5000", "keys", "{moving}:other"]) == "OK")
+        for port in cluster.ports {
+            #expect(try await cluster.cli(port, ["cluster", "setslot", "\(slot)", "node", targetID]) == "OK")
+        }
+        #expect(try await client.send(RedisCommand("GET", "{moving}:other")).string == "there")
+        #expect(client.topology?.primary(for: slot) == target, "MOVED updated the map")
+        #expect(try await client.pipeline([RedisCommand("GET", key)]).map(\.string) == ["here"])
+        await client.close()
+    }
+}
