@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A private Redis Cluster of `primaries` `redis-server --cluster-enabled yes` processes on free loopback ports,
 /// joined by `redis-cli --cluster create … --cluster-yes` and stopped by their PIDs.
@@ -14,8 +17,10 @@ public final class RedisClusterProcess: @unchecked Sendable {
         var ports: [Int] = []
         while ports.count < primaries {
             let port = try TestEnvironment.freePort()
-            // Cluster nodes also listen on port + 10000 (the cluster bus): it must be free too, and distinct.
-            if !ports.contains(port), port + 10_000 < 65_536 { ports.append(port) }
+            // Cluster nodes also listen on port + 10000 (the cluster bus): it must be free too, and clash with no
+            // other chosen port or bus.
+            let clashes = ports.contains { $0 == port || $0 == port + 10_000 || $0 + 10_000 == port }
+            if !clashes, port + 10_000 < 65_536, Self.isFree(port + 10_000) { ports.append(port) }
         }
         self.ports = ports
         for port in ports {
@@ -30,7 +35,9 @@ public final class RedisClusterProcess: @unchecked Sendable {
                         "--logfile", "\(dir)/redis.log",
                     ]))
         }
-        for port in ports { try await Self.waitForLog("\(directory)/\(port)/redis.log", "Ready to accept connections") }
+        for (port, server) in zip(ports, servers) {
+            try await Self.waitForLog("\(directory)/\(port)/redis.log", "Ready to accept connections", while: server)
+        }
         let create = try ChildProcess(
             "/usr/bin/env", ["redis-cli", "--cluster", "create"] + ports.map { "127.0.0.1:\($0)" } + ["--cluster-replicas", "0", "--cluster-yes"],
             outputPath: "\(directory)/create.log")
@@ -62,12 +69,13 @@ public final class RedisClusterProcess: @unchecked Sendable {
         servers = []
     }
 
-    static func waitForLog(_ path: String, _ text: String) async throws {
+    static func waitForLog(_ path: String, _ text: String, while process: ChildProcess) async throws {
         let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
+        while ContinuousClock.now < deadline, process.isRunning {
             if let log = try? String(contentsOfFile: path, encoding: .utf8), log.contains(text) { return }
             try await Task.sleep(for: .milliseconds(20))
         }
+        if let log = try? String(contentsOfFile: path, encoding: .utf8), log.contains(text) { return }
         throw TestEnvironment.Missing(description: "\(path) never said '\(text)'")
     }
 
@@ -83,6 +91,20 @@ public final class RedisClusterProcess: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(100))
         }
         throw TestEnvironment.Missing(description: "the cluster node on \(port) never reached cluster_state:ok")
+    }
+
+    /// True when nothing listens on 127.0.0.1:`port` now.
+    static func isFree(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
     }
 
     deinit {

@@ -14,6 +14,36 @@ struct RedisClusterTests {
             configuration: try RedisConfiguration(url: "redis://127.0.0.1:\(cluster.ports[0])", logger: TestEnvironment.logger))
     }
 
+    @Test("CLUSTER SHARDS as RESP3 maps: a failed master is never chosen, the advertised endpoint and the TLS port are used; command keys")
+    func shardsParsingAndCommandKeys() throws {
+        func node(_ fields: [(String, RESPValue)]) -> RESPValue { .map(fields.map { RESPPair(.bulk($0.0), $0.1) }) }
+        let shard = RESPValue.map([
+            RESPPair(.bulk("slots"), .array([.integer(0), .integer(99), .integer(200), .integer(16383)])),
+            RESPPair(
+                .bulk("nodes"),
+                .array([
+                    node([("ip", .bulk("10.0.0.1")), ("port", .integer(7000)), ("role", .bulk("master")), ("health", .bulk("failed"))]),
+                    node([("ip", .bulk("10.0.0.2")), ("endpoint", .bulk("?")), ("port", .integer(7001)), ("tls-port", .integer(8001)),
+                          ("role", .bulk("master")), ("health", .bulk("online"))]),
+                    node([("ip", .bulk("10.0.0.3")), ("port", .integer(7002)), ("role", .bulk("replica")), ("health", .bulk("online"))]),
+                ])),
+        ])
+        let plain = try #require(ClusterTopology.parse(shards: .array([shard])))
+        #expect(plain.primary(for: 0) == ClusterTopology.Node(host: "10.0.0.2", port: 7001))
+        #expect(plain.primary(for: 100) == nil && !plain.isComplete)
+        #expect(plain.primary(for: 16383) == ClusterTopology.Node(host: "10.0.0.2", port: 7001))
+        #expect(try #require(ClusterTopology.parse(shards: .array([shard]), tls: true)).primary(for: 5)?.port == 8001)
+        // Keys: the first argument, EVALSHA's first key, XREAD's first stream; none for node-wide commands.
+        #expect(RedisCommand("GET", "{q}:a").clusterSlot == HashSlot.of("q"))
+        #expect(RedisCommand("EVALSHA", "abc", 2, "{q}:ready", "{q}:x").clusterSlot == HashSlot.of("q"))
+        #expect(RedisCommand("EVALSHA", "abc", 0).clusterSlot == nil)
+        #expect(RedisCommand("XREAD", "COUNT", 10, "BLOCK", 0, "STREAMS", "{q}:events", "$").clusterSlot == HashSlot.of("q"))
+        #expect(RedisCommand("SCAN", "0", "MATCH", "x*").clusterSlot == nil)
+        #expect(RESPValue.error(ByteBuffer(string: "MOVED 3999 127.0.0.1:6381")).clusterRedirect == .moved(slot: 3999, to: .init(host: "127.0.0.1", port: 6381)))
+        #expect(RESPValue.error(ByteBuffer(string: "ASK 12 h:1")).clusterRedirect == .ask(slot: 12, to: .init(host: "h", port: 1)))
+        #expect(RESPValue.error(ByteBuffer(string: "MOVED 99999 h:1")).clusterRedirect == nil)
+    }
+
     @Test("HashSlot agrees with CLUSTER KEYSLOT on 2,000 random keys, hash tags included")
     func slotsMatchTheServer() async throws {
         let cluster = try await RedisClusterProcess()
@@ -41,7 +71,7 @@ struct RedisClusterTests {
         let topology = try await client.refreshTopology()
         #expect(topology.isComplete)
         #expect(topology.primaries.count == 3)
-        let seedPool = client.pool(ClusterTopology.Node(host: "127.0.0.1", port: cluster.ports[0]))
+        let seedPool = try client.pool(ClusterTopology.Node(host: "127.0.0.1", port: cluster.ports[0]))
         #expect(ClusterTopology.parse(slots: try await seedPool.send(RedisCommand("CLUSTER", "SLOTS"))) == topology)
 
         // 300 keys over every primary, one command each, then all read back in one pipeline, in order.
@@ -61,6 +91,10 @@ struct RedisClusterTests {
         let script = RedisScript("return redis.call('GET', KEYS[1])")
         for key in keys.prefix(30) {
             #expect(try await client.run(script, keys: [key]).string == "v-\(key)")
+        }
+        // The load reached every primary, not only the first key's.
+        for node in topology.primaries {
+            #expect(try await client.pool(node).send(RedisCommand("SCRIPT", "EXISTS", script.sha1)) == .array([.integer(1)]), "\(node)")
         }
         let calls = try await client.run(keys.prefix(30).map { RedisScriptCall(script, keys: [$0], arguments: []) })
         #expect(calls.map(\.string) == keys.prefix(30).map { "v-\($0)" })
@@ -93,7 +127,8 @@ struct RedisClusterTests {
 
         // Done: the rest moves and every primary learns the new owner. The client's map is stale: MOVED corrects it.
         #expect(try await cluster.cli(source.port, ["migrate", target.host, "\(target.port)", "", "0", "5000", "keys", "{moving}:other"]) == "OK")
-        for port in cluster.ports {
+        // The target first, then the source, then the others (the order Redis documents).
+        for port in [target.port, source.port] + cluster.ports.filter({ $0 != target.port && $0 != source.port }) {
             #expect(try await cluster.cli(port, ["cluster", "setslot", "\(slot)", "node", targetID]) == "OK")
         }
         #expect(try await client.send(RedisCommand("GET", "{moving}:other")).string == "there")

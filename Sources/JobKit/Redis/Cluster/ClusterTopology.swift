@@ -35,25 +35,38 @@ public struct ClusterTopology: Sendable, Equatable {
     public var isComplete: Bool { !owners.contains(nil) }
 
     /// Records that `slot` now lives at `node` (after a `MOVED`).
-    public mutating func move(slot: Int, to node: Node) { owners[slot] = node }
+    public mutating func move(slot: Int, to node: Node) {
+        guard (0..<HashSlot.count).contains(slot) else { return }
+        owners[slot] = node
+    }
 
-    /// From `CLUSTER SHARDS`: `[[ "slots", [start, end, …], "nodes", [[ "ip", …, "port", …, "role", "master", …], …]], …]`.
-    /// `nil` when the reply has another shape.
-    public static func parse(shards reply: RESPValue) -> ClusterTopology? {
+    /// From `CLUSTER SHARDS`: `[[ "slots", [start, end, …], "nodes", [[ "ip", …, "port", …, "role", "master", …], …]], …]`
+    /// (flat arrays in RESP2, maps in RESP3). A shard's primary is its first `master` whose health is `online`
+    /// (else its first `master` not `failed`); its address is the `endpoint` clients should use (else `ip`), and
+    /// its `tls-port` when `tls`. `nil` when the reply has another shape.
+    public static func parse(shards reply: RESPValue, tls: Bool = false) -> ClusterTopology? {
         guard let shards = reply.array else { return nil }
         var owners = [Node?](repeating: nil, count: HashSlot.count)
         for shard in shards {
             let fields = pairs(shard)
             guard let ranges = fields["slots"]?.array, let nodes = fields["nodes"]?.array else { return nil }
-            var primary: Node?
+            var online: Node?
+            var usable: Node?
             for node in nodes {
                 let f = pairs(node)
-                guard f["role"]?.string == "master", f["health"]?.string != "fail" else { continue }
-                let host = f["ip"]?.string ?? f["endpoint"]?.string ?? ""
-                guard let port = f["port"]?.int ?? f["tls-port"]?.int, !host.isEmpty else { continue }
-                primary = Node(host: host, port: port)
+                guard f["role"]?.string == "master", f["health"]?.string != "failed" else { continue }
+                let endpoint = f["endpoint"]?.string ?? ""
+                let host = endpoint.isEmpty || endpoint == "?" ? (f["ip"]?.string ?? "") : endpoint
+                let port = tls ? (f["tls-port"]?.int ?? f["port"]?.int) : (f["port"]?.int ?? f["tls-port"]?.int)
+                guard let port, !host.isEmpty else { continue }
+                let candidate = Node(host: host, port: port)
+                if f["health"]?.string == "online" {
+                    online = candidate
+                    break
+                }
+                if usable == nil { usable = candidate }
             }
-            guard let primary else { continue }
+            guard let primary = online ?? usable else { continue }
             var i = 0
             while i + 1 < ranges.count {
                 guard let start = ranges[i].int, let end = ranges[i + 1].int, start >= 0, end < HashSlot.count, start <= end else { return nil }

@@ -25,6 +25,7 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
     private struct State {
         var topology: ClusterTopology?
         var pools: [ClusterTopology.Node: RedisPool] = [:]
+        var closed = false
     }
     private let state = Mutex(State())
 
@@ -34,14 +35,18 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
     public init(seeds: [ClusterTopology.Node], configuration: RedisConfiguration, poolSize: Int = 2) {
         precondition(!seeds.isEmpty, "a cluster client needs at least one seed")
         self.seeds = seeds
+        var configuration = configuration
+        // A cluster has one database: a URL's `/N` would make every node's handshake fail on SELECT.
+        configuration.url.database = 0
         self.configuration = configuration
         self.poolSize = poolSize
     }
 
     /// The pool of `node`, made on first use.
-    func pool(_ node: ClusterTopology.Node) -> RedisPool {
-        state.withLock { s in
+    func pool(_ node: ClusterTopology.Node) throws -> RedisPool {
+        try state.withLock { s in
             if let pool = s.pools[node] { return pool }
+            guard !s.closed else { throw RedisError(.connectionClosed, "the cluster client is closed") }
             var config = configuration
             config.url.endpoint = .tcp(host: node.host, port: node.port)
             let pool = RedisPool(configuration: config, size: poolSize)
@@ -53,7 +58,8 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
     /// The slot map as last read (or corrected by `MOVED`); `nil` before the first read.
     public var topology: ClusterTopology? { state.withLock { $0.topology } }
 
-    /// Reads the slot map from the known primaries, then the seeds, until one answers with a complete map.
+    /// Reads the slot map from the known primaries, then the seeds: the first complete map wins, else the first
+    /// usable one. Pools of nodes that left the map (seeds excepted) are closed.
     ///
     /// - Throws: `RedisError` when no node answers with a map.
     @discardableResult
@@ -61,22 +67,41 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
         var candidates = state.withLock { $0.topology?.primaries } ?? []
         for seed in seeds where !candidates.contains(seed) { candidates.append(seed) }
         var lastError: (any Error)?
+        var partial: ClusterTopology?
+        let tls = configuration.url.tls != nil
         for node in candidates {
             do {
-                let pool = pool(node)
-                var topology = ClusterTopology.parse(shards: (try? await pool.send(RedisCommand("CLUSTER", "SHARDS"))) ?? .null)
+                let pool = try pool(node)
+                var topology = ClusterTopology.parse(shards: (try? await pool.send(RedisCommand("CLUSTER", "SHARDS"))) ?? .null, tls: tls)
                 if topology == nil || topology?.primaries.isEmpty == true {
                     topology = ClusterTopology.parse(slots: try await pool.send(RedisCommand("CLUSTER", "SLOTS")))
                 }
-                if let topology, !topology.primaries.isEmpty {
-                    state.withLock { $0.topology = topology }
+                guard let topology, !topology.primaries.isEmpty else { continue }
+                if topology.isComplete {
+                    await install(topology)
                     return topology
                 }
+                if partial == nil { partial = topology }
             } catch {
                 lastError = error
             }
         }
+        if let partial {
+            await install(partial)
+            return partial
+        }
         throw RedisError(.serverError, "no cluster node answered with a slot map (\(candidates.map(\.description).joined(separator: ", ")))", underlying: lastError)
+    }
+
+    private func install(_ topology: ClusterTopology) async {
+        let keep = Set(topology.primaries).union(seeds)
+        let gone = state.withLock { s -> [RedisPool] in
+            s.topology = topology
+            let stale = s.pools.filter { !keep.contains($0.key) }
+            for node in stale.keys { s.pools[node] = nil }
+            return Array(stale.values)
+        }
+        for pool in gone { await pool.close() }
     }
 
     private func currentTopology() async throws -> ClusterTopology {
@@ -102,72 +127,114 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
 
     public func pipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
         guard !commands.isEmpty else { return [] }
-        let topology = try await currentTopology()
-        // Per primary: the indices of its commands, in order. SCRIPT commands go to every primary.
-        var byNode: [ClusterTopology.Node: [Int]] = [:]
-        var broadcast: [Int] = []
-        for (i, command) in commands.enumerated() {
-            if command.isScriptManagement {
-                broadcast.append(i)
-            } else {
-                byNode[try target(of: command, in: topology), default: []].append(i)
-            }
-        }
         var replies = [RESPValue](repeating: .null, count: commands.count)
+        // SCRIPT commands are barriers: what comes before runs first, then the broadcast, then what follows (each
+        // node keeps a pipeline's order; across nodes only this keeps `SCRIPT LOAD` before its `EVALSHA`).
+        var start = 0
+        for (i, command) in commands.enumerated() where command.isScriptManagement {
+            if start < i { try await send(segment: start..<i, of: commands, into: &replies) }
+            replies[i] = try await broadcast(command)
+            start = i + 1
+        }
+        if start < commands.count { try await send(segment: start..<commands.count, of: commands, into: &replies) }
+        // Commands that met a redirect (a slot that moved since the map was read) run again after one re-read of
+        // the whole map, one by one.
+        let redirected = replies.indices.filter { replies[$0].clusterRedirect != nil }
+        if !redirected.isEmpty {
+            if redirected.contains(where: { if case .moved = replies[$0].clusterRedirect { true } else { false } }) {
+                _ = try? await refreshTopology()
+            }
+            for i in redirected { replies[i] = try await execute(commands[i]) }
+        }
+        return replies
+    }
+
+    /// One stretch of a pipeline without SCRIPT commands, split per primary and sent to all of them at once.
+    private func send(segment: Range<Int>, of commands: [RedisCommand], into replies: inout [RESPValue]) async throws {
+        let topology = try await currentTopology()
+        var byNode: [ClusterTopology.Node: [Int]] = [:]
+        for i in segment { byNode[try target(of: commands[i], in: topology), default: []].append(i) }
+        var parts: [(Int, RESPValue)] = []
         try await withThrowingTaskGroup(of: [(Int, RESPValue)].self) { group in
             for (node, indices) in byNode {
-                let pool = pool(node)
+                let pool = try pool(node)
                 group.addTask {
                     let out = try await pool.pipeline(indices.map { commands[$0] })
                     return Array(zip(indices, out))
                 }
             }
-            for i in broadcast {
-                let command = commands[i]
-                group.addTask { [(i, try await self.broadcast(command))] }
-            }
-            for try await part in group { for (i, reply) in part { replies[i] = reply } }
+            for try await part in group { parts += part }
         }
-        // Commands that met a redirect (a slot that moved since the map was read) run again, one by one.
-        for i in replies.indices where replies[i].clusterRedirect != nil {
-            replies[i] = try await execute(commands[i])
-        }
-        return replies
+        for (i, reply) in parts { replies[i] = reply }
     }
 
-    /// Sends `command` to every primary; the first primary's reply (an error from any of them wins).
+    /// Sends `command` to every primary, and to every other node this client has a pool for (an `ASK` target
+    /// that owns no slot yet needs the scripts too), all at once. The first primary's reply, or the first error
+    /// reply; a node that cannot be reached fails the call only when it is a primary.
     func broadcast(_ command: RedisCommand) async throws -> RESPValue {
         let primaries = try await currentTopology().primaries
+        let others = state.withLock { Array($0.pools.keys) }.filter { !primaries.contains($0) }
+        var results: [ClusterTopology.Node: Result<RESPValue, any Error>] = [:]
+        await withTaskGroup(of: (ClusterTopology.Node, Result<RESPValue, any Error>).self) { group in
+            for node in primaries + others {
+                group.addTask {
+                    do { return (node, .success(try await self.pool(node).pipeline([command])[0])) } catch { return (node, .failure(error)) }
+                }
+            }
+            for await (node, result) in group { results[node] = result }
+        }
         var first: RESPValue = .null
         for (n, node) in primaries.enumerated() {
-            let reply = try await pool(node).pipeline([command])[0]
+            let reply = try results[node]!.get()
             if case .error = reply { return reply }
             if n == 0 { first = reply }
         }
+        for node in others { if case .success(let reply) = results[node], case .error = reply { return reply } }
         return first
     }
 
-    /// One command, following `MOVED` and `ASK`. Error replies come back as `.error` values.
+    /// One command, following `MOVED` (which re-reads the whole map once: a resharding moves many slots) and `ASK`.
+    /// A connection failure, `CLUSTERDOWN` or `TRYAGAIN` re-reads the map and tries once more (a failover).
+    /// Error replies come back as `.error` values.
     func execute(_ command: RedisCommand) async throws -> RESPValue {
         if command.isScriptManagement { return try await broadcast(command) }
         var node = try target(of: command, in: try await currentTopology())
         var asking = false
+        var refreshed = false
         for _ in 0...Self.maxRedirects {
             let reply: RESPValue
-            if asking {
-                // ASKING and the command on one connection, in that order.
-                reply = try await pool(node).pick().pipeline([RedisCommand("ASKING"), command])[1]
-                asking = false
-            } else {
-                reply = try await pool(node).pipeline([command])[0]
+            do {
+                if asking {
+                    // ASKING and the command on one connection, in that order.
+                    reply = try await pool(node).pick().pipeline([RedisCommand("ASKING"), command])[1]
+                    asking = false
+                } else {
+                    reply = try await pool(node).pipeline([command])[0]
+                }
+            } catch let error as RedisError where !refreshed && (error.code == .connectionClosed || error.code == .timeout) {
+                refreshed = true
+                node = try target(of: command, in: try await refreshTopology())
+                continue
+            }
+            if case .error(let text) = reply, !refreshed,
+                text.readableBytesView.starts(with: "CLUSTERDOWN".utf8) || text.readableBytesView.starts(with: "TRYAGAIN".utf8)
+            {
+                refreshed = true
+                node = try target(of: command, in: try await refreshTopology())
+                continue
             }
             guard let redirect = reply.clusterRedirect else { return reply }
             switch redirect {
             case .moved(let slot, let to):
+                let to = to.host.isEmpty ? ClusterTopology.Node(host: node.host, port: to.port) : to
                 state.withLock { $0.topology?.move(slot: slot, to: to) }
+                if !refreshed {
+                    refreshed = true
+                    _ = try? await refreshTopology()
+                }
                 node = to
             case .ask(_, let to):
-                node = to
+                node = to.host.isEmpty ? ClusterTopology.Node(host: node.host, port: to.port) : to
                 asking = true
             }
         }
@@ -177,6 +244,7 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
     /// Closes every node's pool.
     public func close() async {
         let pools = state.withLock { s -> [RedisPool] in
+            s.closed = true
             defer { s.pools = [:] }
             return Array(s.pools.values)
         }
@@ -196,7 +264,8 @@ extension RESPValue {
         guard case .error(let buffer) = self else { return nil }
         let text = String(buffer: buffer)
         let parts = text.split(separator: " ")
-        guard parts.count == 3, let slot = Int(parts[1]), let node = ClusterTopology.Node(parts[2]) else { return nil }
+        guard parts.count == 3, let slot = Int(parts[1]), (0..<HashSlot.count).contains(slot), let node = ClusterTopology.Node(parts[2])
+        else { return nil }
         switch parts[0] {
         case "MOVED": return .moved(slot: slot, to: node)
         case "ASK": return .ask(slot: slot, to: node)
@@ -213,14 +282,24 @@ extension RedisCommand {
     var clusterSlot: Int? {
         let upper = name.uppercased()
         switch upper {
-        case "PING", "INFO", "TIME", "CLUSTER", "ASKING", "SCRIPT", "CLIENT", "CONFIG", "DBSIZE", "FLUSHALL", "HELLO", "AUTH", "SELECT",
-            "PUBLISH", "COMMAND", "MEMORY", "LATENCY", "SLOWLOG":
+        case "PING", "INFO", "TIME", "CLUSTER", "ASKING", "SCRIPT", "CLIENT", "CONFIG", "DBSIZE", "FLUSHALL", "FLUSHDB", "HELLO",
+            "AUTH", "SELECT", "PUBLISH", "COMMAND", "MEMORY", "LATENCY", "SLOWLOG", "MULTI", "EXEC", "DISCARD", "WAIT", "SCAN", "KEYS",
+            "RANDOMKEY":
+            // Node-wide commands (SCAN, KEYS, FLUSHDB) reach one primary only: the cluster client does not fan them out yet.
             return nil
-        case "EVAL", "EVALSHA", "FCALL":
+        case "EVAL", "EVALSHA", "FCALL", "EVAL_RO", "EVALSHA_RO", "FCALL_RO":
             guard let count = argument(at: 2).flatMap({ Int(String(decoding: $0, as: UTF8.self)) }), count > 0,
                 let key = argument(at: 3)
             else { return nil }
             return HashSlot.of(bytes: key)
+        case "XREAD", "XREADGROUP":
+            // The first key follows STREAMS.
+            var i = 1
+            while let argument = argument(at: i) {
+                if String(decoding: argument, as: UTF8.self).uppercased() == "STREAMS" { return self.argument(at: i + 1).map { HashSlot.of(bytes: $0) } }
+                i += 1
+            }
+            return nil
         default:
             return argument(at: 1).map { HashSlot.of(bytes: $0) }
         }
@@ -236,7 +315,14 @@ extension RedisCommand {
             guard i < view.endIndex else { return nil }
             i = view.index(after: i)  // the type byte
             while i < view.endIndex, view[i] != UInt8(ascii: "\r") {
-                if view[i] == UInt8(ascii: "-") { negative = true } else { n = n * 10 + Int(view[i] - UInt8(ascii: "0")) }
+                let c = view[i]
+                if c == UInt8(ascii: "-") {
+                    negative = true
+                } else if (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) {
+                    n = n * 10 + Int(c - UInt8(ascii: "0"))
+                } else {
+                    return nil
+                }
                 i = view.index(after: i)
             }
             i = view.index(i, offsetBy: 2, limitedBy: view.endIndex) ?? view.endIndex
