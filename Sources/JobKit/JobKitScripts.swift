@@ -7,6 +7,7 @@ enum JobKitScripts {
         ("queue.cancel", QueueScripts.cancel), ("queue.cancelMany", QueueScripts.cancelMany),
         ("queue.purge", QueueScripts.purge), ("queue.requeueDead", QueueScripts.requeueDead),
         ("queue.bury", QueueScripts.bury), ("queue.deleteIdle", QueueScripts.deleteIdle), ("queue.search", JobSearchScript.scan),
+        ("queue.oldestReady", QueueScripts.oldestReady),
         ("history.record", HistoryScripts.record), ("history.read", HistoryScripts.read),
         ("queue.trimTerminal", QueueScripts.trimTerminal), ("queue.releaseIdempotency", JobQueue.releaseIdempotencyScript),
         ("lease.claim", LeaseScripts.claim), ("lease.complete", LeaseScripts.complete), ("lease.fail", LeaseScripts.fail),

@@ -238,11 +238,7 @@ import Testing
                 JobQueue.Job(name: "jobkit.sleep", payload: ByteBuffer(string: #"{"ms":60000}"#), options: .init(queue: "aq"))
             }
             let ids = try await h.queue.enqueueBulk(sleeps).map(\.id)
-            let deadline = ContinuousClock.now + .seconds(20)
-            while try await h.queue.counts("aq").active < 3 {
-                guard ContinuousClock.now < deadline else { Issue.record("the node did not start the jobs: \(node.log.suffix(2000))"); return }
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            try await waitUntil(timeout: .seconds(20), "the node starting the jobs") { try await h.queue.counts("aq").active == 3 }
             let ada = try await Self.signIn(h, "ada")
             // A running job: delete is refused (409), by hand-made POST too; the record stays.
             let delete = try await Self.form(h, "/ui/jobs/\(ids[0])/delete", [("csrf", ada.csrf), ("confirm", "yes")], cookie: ada.cookie)
@@ -256,11 +252,7 @@ import Testing
             #expect(cancel.status == 303)
             let audit = try await DashboardAudit(redis: h.queue.redis, namespace: h.namespace).entries()
             #expect(audit.first?.action == "cancel" && audit.first?.count == 3)
-            let stopped = ContinuousClock.now + .seconds(20)
-            while try await h.queue.counts("aq").canceled < 3 {
-                guard ContinuousClock.now < stopped else { Issue.record("the node did not cancel the jobs"); return }
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            try await waitUntil(timeout: .seconds(20), "the node canceling the jobs") { try await h.queue.counts("aq").canceled == 3 }
             node.process.signal(SIGTERM)
             #expect(await node.process.wait() == 0)
         }

@@ -141,3 +141,18 @@ public final class Locked<Value: Sendable>: Sendable {
     @discardableResult
     public func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
 }
+
+/// Re-checks `condition` (every 20 ms, at most `timeout`), for states no event announces (a job's state in Redis,
+/// another process's progress).
+///
+/// - Throws: ``TestEnvironment/Missing`` when the condition is not met in time, which fails the test.
+public func waitUntil(
+    timeout: Duration = .seconds(10), _ what: String = "condition", _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw TestEnvironment.Missing(description: "\(what) not met within \(timeout)")
+}

@@ -208,13 +208,3 @@ struct EngineTests {
         }
     }
 }
-
-/// Re-checks `condition` (every 20 ms, at most `timeout`) — for states no event announces.
-func waitUntil(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    Issue.record("condition not met within \(timeout)")
-}

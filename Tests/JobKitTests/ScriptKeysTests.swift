@@ -143,6 +143,7 @@ struct ScriptKeysTests {
             _ = try await queue.deleteIdle([buried.id], queue: "default")
             _ = try await queue.search(JobSearch(text: "x"), queues: ["default"])
             _ = try await QueueHistory(redis: redis, namespace: namespace).buckets(.minute, count: 2)
+            _ = try await queue.snapshots(["default"])
             _ = try await queue.enqueue(JobQueue.Job(name: "jobkit.noop", payload: ByteBuffer(), options: EnqueueOptions(delay: .seconds(60))))
             _ = try await queue.purge(queue: "default")
             for strategy in RateLimit.Strategy.allCases {
@@ -167,6 +168,11 @@ struct ScriptKeysTests {
             _ = try await sessions.cleanup()
             // A tick of the interval schedule, and a hand-back at shutdown.
             try await waitUntil { try await queue.counts("other").completed >= 1 }
+            // A heartbeat after those completions has written the history (history.record rides the heartbeats).
+            try await waitUntil("a heartbeat writing the history") {
+                try await QueueHistory(redis: redis, namespace: namespace).buckets(.minute, count: 2).buckets
+                    .contains { $0.total(queue: "other").completed >= 1 }
+            }
             let store = ScheduleStore(redis: redis, namespace: namespace)
             _ = try await store.remove("keys.every")
             _ = try await queue.enqueue(JobQueue.Job(name: "jobkit.sleep", payload: ByteBuffer(string: "{\"ms\": 30000}")))

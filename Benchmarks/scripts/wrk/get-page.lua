@@ -8,9 +8,4 @@ end
 function request()
   return wrk.format("GET", path, {["Authorization"] = "Bearer " .. secret})
 end
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('{"requests": %d, "errors": %d, "seconds": %.3f, "p50_ms": %.3f, "p99_ms": %.3f, "max_ms": %.3f}\n',
-    summary.requests, e.status + e.connect + e.read + e.write + e.timeout, summary.duration / 1e6,
-    latency:percentile(50) / 1e3, latency:percentile(99) / 1e3, latency.max / 1e3))
-end
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "summary.lua")

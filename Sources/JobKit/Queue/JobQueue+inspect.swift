@@ -14,19 +14,7 @@ extension JobQueue {
 
     /// Current sizes of every state of `queue`, in one round trip.
     public func counts(_ queue: String) async throws -> QueueCounts {
-        let k = keys(queue)
-        let replies = try await redis.pipeline([
-            RedisCommand("ZCARD", k.scheduled), RedisCommand("ZCARD", k.ready), RedisCommand("ZCARD", k.active),
-            RedisCommand("ZCARD", k.retrying), RedisCommand("ZCARD", k.dead), RedisCommand("ZCARD", k.canceled),
-            RedisCommand("EXISTS", k.paused), RedisCommand("HGET", k.stats, "completed"), RedisCommand("ZCARD", k.completed),
-        ])
-        if let error = replies.first(where: { if case .error = $0 { true } else { false } }), case .error(let t) = error {
-            throw RedisError.server(t)
-        }
-        return QueueCounts(
-            name: queue, scheduled: replies[0].int ?? 0, ready: replies[1].int ?? 0, active: replies[2].int ?? 0,
-            retrying: replies[3].int ?? 0, dead: replies[4].int ?? 0, canceled: replies[5].int ?? 0,
-            paused: replies[6].int == 1, completed: replies[7].int ?? 0, completedRetained: replies[8].int ?? 0)
+        try QueueCounts(name: queue, replies: try await redis.pipeline(QueueCounts.commands(keys(queue)))[...])
     }
 
     /// One job's record; `queue` is looked up among known queues when not given.
@@ -64,13 +52,7 @@ extension JobQueue {
     /// Moves the given dead (or canceled) jobs of `queue` back to `ready`; returns how many moved.
     @discardableResult
     public func requeue(_ ids: [String], queue: String) async throws -> Int {
-        let k = keys(queue)
-        var moved = 0
-        for start in stride(from: 0, to: ids.count, by: Self.defaultChunk) {
-            let chunk = ids[start..<min(ids.count, start + Self.defaultChunk)]
-            moved += try QueueScripts.count(try await redis.run(QueueScripts.requeue(k, ids: chunk)), of: "requeue")
-        }
-        return moved
+        try await countInChunks(ids, queue: queue, of: "requeue", QueueScripts.requeue)
     }
 
     /// Moves every dead job of `queue` back to `ready`; returns how many moved. It goes in chunks of at most
@@ -93,39 +75,21 @@ extension JobQueue {
     /// Deletes jobs of `queue` wherever they are; returns how many existed.
     @discardableResult
     public func delete(_ ids: [String], queue: String) async throws -> Int {
-        let k = keys(queue)
-        var deleted = 0
-        for start in stride(from: 0, to: ids.count, by: Self.defaultChunk) {
-            let chunk = ids[start..<min(ids.count, start + Self.defaultChunk)]
-            deleted += try QueueScripts.count(try await redis.run(QueueScripts.delete(k, ids: chunk)), of: "delete")
-        }
-        return deleted
+        try await countInChunks(ids, queue: queue, of: "delete", QueueScripts.delete)
     }
 
     /// Deletes the given jobs of `queue` unless they are running; returns how many were deleted. (``delete(_:queue:)``
     /// deletes running ones too.)
     @discardableResult
     public func deleteIdle(_ ids: [String], queue: String) async throws -> Int {
-        let k = keys(queue)
-        var deleted = 0
-        for start in stride(from: 0, to: ids.count, by: Self.defaultChunk) {
-            let chunk = ids[start..<min(ids.count, start + Self.defaultChunk)]
-            deleted += try QueueScripts.count(try await redis.run(QueueScripts.deleteIdle(k, ids: chunk)), of: "deleteIdle")
-        }
-        return deleted
+        try await countInChunks(ids, queue: queue, of: "deleteIdle", QueueScripts.deleteIdle)
     }
 
     /// Moves the given waiting jobs (scheduled, ready or retrying) of `queue` to dead, as an operator's
     /// decision; returns how many moved. Running and finished jobs are left alone (cancel a running one).
     @discardableResult
     public func moveToDead(_ ids: [String], queue: String) async throws -> Int {
-        let k = keys(queue)
-        var moved = 0
-        for start in stride(from: 0, to: ids.count, by: Self.defaultChunk) {
-            let chunk = ids[start..<min(ids.count, start + Self.defaultChunk)]
-            moved += try QueueScripts.count(try await redis.run(QueueScripts.bury(k, ids: chunk)), of: "bury")
-        }
-        return moved
+        try await countInChunks(ids, queue: queue, of: "bury", QueueScripts.bury)
     }
 
     /// Ids of `queue`'s jobs in `state`, newest first (highest score first: latest finish or due time, last
@@ -159,6 +123,20 @@ extension JobQueue {
         case .dead: return k.dead
         case .canceled: return k.canceled
         }
+    }
+
+    /// Runs a per-id script over `ids` in chunks of at most 1,000 (one call each, so that Redis serves other clients
+    /// in between) and sums the counts they reply.
+    private func countInChunks(
+        _ ids: [String], queue: String, of name: String, _ call: (QueueKeys, ArraySlice<String>) -> RedisScriptCall
+    ) async throws -> Int {
+        let k = keys(queue)
+        var total = 0
+        for start in stride(from: 0, to: ids.count, by: Self.defaultChunk) {
+            let chunk = ids[start..<min(ids.count, start + Self.defaultChunk)]
+            total += try QueueScripts.count(try await redis.run(call(k, chunk)), of: name)
+        }
+        return total
     }
 
     /// Sets how long finished jobs of `queue` are kept; every node applies it from the next transition.

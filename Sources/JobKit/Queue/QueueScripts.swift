@@ -193,23 +193,7 @@ enum QueueScripts {
     /// Deletes jobs wherever they are (an active job's worker then finds its lease gone).
     ///
     /// KEYS: 1 queue prefix. ARGV: ids. Reply: number deleted.
-    static let delete = RedisScript(
-        LuaPrelude.keyed + """
-            local n = 0
-            for i = 1, #ARGV do
-              local id = ARGV[i]
-              local key = P .. 'job:' .. id
-              local state = redis.call('HGET', key, 'state')
-              if state then
-                redis.call('ZREM', P .. state, id)
-                local idem = redis.call('HGET', key, 'idem')
-                if idem then redis.call('DEL', P .. 'idem:' .. idem) end
-                redis.call('DEL', key)
-                n = n + 1
-              end
-            end
-            return n
-            """)
+    static let delete = RedisScript(deleteSource(keepingActive: false))
 
     /// Cancels jobs: a waiting job (`scheduled`, `ready`, `retrying`) becomes `canceled` at once; an
     /// `active` one is marked `cancelRequested` and its node is returned, to be told.
@@ -243,6 +227,30 @@ enum QueueScripts {
             return out
             """)
 
+    /// KEYS[1] = a queue's prefix. Reply: ms since the longest-waiting ready job became due (its `runAt`, else
+    /// its `enqueuedAt`), or -1 when none is ready. Ready scores are `(1000 - priority) * 2^41 + sequence`, so
+    /// each priority band's first member is its oldest; the script looks at the first member of at most 32 bands.
+    static let oldestReady = RedisScript(
+        """
+        local P = KEYS[1]
+        local band = 2199023255552
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local oldest = nil
+        local head = redis.call('ZRANGE', P .. 'ready', 0, 0, 'WITHSCORES')
+        local n = 0
+        while head[1] and n < 32 do
+          local f = redis.call('HMGET', P .. 'job:' .. head[1], 'runAt', 'enqueuedAt')
+          local since = tonumber(f[1]) or tonumber(f[2])
+          if since and (not oldest or since < oldest) then oldest = since end
+          local next = (math.floor(tonumber(head[2]) / band) + 1) * band
+          head = redis.call('ZRANGEBYSCORE', P .. 'ready', string.format('%.0f', next), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+          n = n + 1
+        end
+        if not oldest then return -1 end
+        return math.max(0, now - oldest)
+        """)
+
     /// Moves waiting jobs (`scheduled`, `ready`, `retrying`) to `dead`, as an operator's decision: the job
     /// is kept per the dead retention and can be requeued. Running and finished jobs are left alone.
     ///
@@ -272,14 +280,18 @@ enum QueueScripts {
     /// pull a record from under a running handler, even one claimed since the page was drawn.
     ///
     /// KEYS: 1 queue prefix. ARGV: job ids. Reply: the number deleted.
-    static let deleteIdle = RedisScript(
+    static let deleteIdle = RedisScript(deleteSource(keepingActive: true))
+
+    /// The delete scripts' source: each id's record, its state set entry and its idempotency key go; with
+    /// `keepingActive`, a running job's are kept.
+    static func deleteSource(keepingActive: Bool) -> String {
         LuaPrelude.keyed + """
             local n = 0
             for i = 1, #ARGV do
               local id = ARGV[i]
               local key = P .. 'job:' .. id
               local state = redis.call('HGET', key, 'state')
-              if state and state ~= 'active' then
+              if state\(keepingActive ? " and state ~= 'active'" : "") then
                 redis.call('ZREM', P .. state, id)
                 local idem = redis.call('HGET', key, 'idem')
                 if idem then redis.call('DEL', P .. 'idem:' .. idem) end
@@ -288,7 +300,8 @@ enum QueueScripts {
               end
             end
             return n
-            """)
+            """
+    }
 
     /// Cancels every waiting job of the queue, or only those of one tenant (whose running jobs are also
     /// marked `cancelRequested`), one chunk per call (see ``walkFunction``): the sets walked are `ready`,

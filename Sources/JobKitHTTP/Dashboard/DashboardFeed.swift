@@ -91,7 +91,7 @@ public actor DashboardFeed {
     }
 
     /// Commands per queue in a tick's pipeline.
-    static let perQueue = 10
+    static let perQueue = QueueCounts.commandCount + 1
 
     /// One read: a single pipeline with every queue's counts and new events, the watched jobs' states, the
     /// queue names and the node registry. Names and node ids read in a tick are used by the next one (a new
@@ -110,13 +110,10 @@ public actor DashboardFeed {
         var commands: [RedisCommand] = []
         for name in queueNames {
             let k = queue.keys(name)
-            commands += [
-                RedisCommand("ZCARD", k.scheduled), RedisCommand("ZCARD", k.ready), RedisCommand("ZCARD", k.active),
-                RedisCommand("ZCARD", k.retrying), RedisCommand("ZCARD", k.dead), RedisCommand("ZCARD", k.canceled),
-                RedisCommand("EXISTS", k.paused), RedisCommand("HGET", k.stats, "completed"), RedisCommand("ZCARD", k.completed),
+            commands += QueueCounts.commands(k)
+            commands.append(
                 cursors[name].map { RedisCommand("XRANGE", strings: [k.events, "(" + $0, "+", "COUNT", "200"]) }
-                    ?? RedisCommand("XREVRANGE", strings: [k.events, "+", "-", "COUNT", "1"]),
-            ]
+                    ?? RedisCommand("XREVRANGE", strings: [k.events, "+", "-", "COUNT", "1"]))
         }
         let watched = Array(Set(watching.values).prefix(1000))
         for job in watched { commands.append(RedisCommand("HGET", queue.keys(job.queue).job(job.id), "state")) }
@@ -131,13 +128,14 @@ public actor DashboardFeed {
         var queues: [[String: Any]] = []
         var events: [[String: Any]] = []
         for (i, name) in queueNames.enumerated() {
-            let r = Array(replies[(i * Self.perQueue)..<(i * Self.perQueue + Self.perQueue)])
+            let base = i * Self.perQueue
+            let c = try QueueCounts(name: name, replies: replies[base..<(base + QueueCounts.commandCount)])
             queues.append([
-                "name": name, "scheduled": r[0].int ?? 0, "ready": r[1].int ?? 0, "active": r[2].int ?? 0,
-                "retrying": r[3].int ?? 0, "dead": r[4].int ?? 0, "canceled": r[5].int ?? 0, "paused": r[6].int == 1,
-                "completedTotal": r[7].int ?? 0, "completed": r[8].int ?? 0,
+                "name": name, "scheduled": c.scheduled, "ready": c.ready, "active": c.active, "retrying": c.retrying,
+                "dead": c.dead, "canceled": c.canceled, "paused": c.paused, "completedTotal": c.completed,
+                "completed": c.completedRetained,
             ])
-            let entries = r[9].array ?? []
+            let entries = replies[base + QueueCounts.commandCount].array ?? []
             // The first read of a queue only positions the cursor (at the newest entry): no backlog replay.
             let replay = cursors[name] != nil
             for entry in entries {

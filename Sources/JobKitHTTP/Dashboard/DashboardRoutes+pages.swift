@@ -73,20 +73,13 @@ extension DashboardRoutes {
         async let nodeList = registry.nodes()
         async let scheduleList = schedules.list()
         async let breakers = BreakerBoard.read(redis: queue.redis, namespace: queue.namespace)
-        var counts: [QueueCounts] = []
-        var oldest: [String: Int64] = [:]
-        for name in names {
-            counts.append(try await queue.counts(name))
-            // The next job to run is the one that waited longest in its priority band.
-            if let head = try await queue.redis.send(RedisCommand("ZRANGE", queue.keys(name).ready, 0, 0)).array?.first?.string,
-               let record = try await queue.records([head], queue: name).first {
-                oldest[name] = record.enqueuedAtMs
-            }
-        }
+        // Every queue's counts and the age of its oldest ready job (over every priority band), in one pipeline.
+        let snapshots = try await queue.snapshots(names)
         let (nowMs, lastHour) = try await minutes
         let (_, lastDay) = try await hours
         var rows: [[String: Any]] = []
-        for c in counts {
+        for snapshot in snapshots {
+            let c = snapshot.counts
             var hour = HistoryTally()
             for b in lastHour { hour.merge(b.total(queue: c.name)) }
             var day = HistoryTally()
@@ -99,7 +92,7 @@ extension DashboardRoutes {
                 "dayDone": DashboardFormat.count(day.completed), "dayRate": DashboardFormat.rate(day.failed, of: day.finished),
                 "run": "\(DashboardFormat.duration(ms: hour.runPercentile(0.5))) / \(DashboardFormat.duration(ms: hour.runPercentile(0.95)))",
                 "wait": "\(DashboardFormat.duration(ms: hour.waitPercentile(0.5))) / \(DashboardFormat.duration(ms: hour.waitPercentile(0.95)))",
-                "oldest": oldest[c.name].map { DashboardFormat.age(ms: nowMs - $0) } ?? "–",
+                "oldest": snapshot.oldestReadyAgeMs.map { DashboardFormat.age(ms: $0) } ?? "–",
                 "spark": SVGChart.bars(
                     done: perMinute.map(\.completed), failed: perMinute.map(\.failed), width: 120, height: 28,
                     label: "\(c.name): jobs per minute over the last hour"),
@@ -228,8 +221,13 @@ extension DashboardRoutes {
         }
         var model = base("job", context, flash: Self.flash(request))
         let k = queue.keys(r.queue)
-        let trace = try await queue.redis.send(RedisCommand("HGET", k.job(id), "trace")).string
-        let events = try await queue.redis.send(RedisCommand("XREVRANGE", strings: [k.events, "+", "-", "COUNT", String(Self.eventWindow)]))
+        // The carried trace context and the queue's latest events, in one round trip.
+        let extra = try await queue.redis.pipeline([
+            RedisCommand("HGET", k.job(id), "trace"),
+            RedisCommand("XREVRANGE", strings: [k.events, "+", "-", "COUNT", String(Self.eventWindow)]),
+        ])
+        let trace = extra[0].string
+        let events = extra[1]
         // The record's own times, then the queue's lifecycle events of this job (retries, the end).
         var stamped: [(Int64, [String: Any])] = []
         if let t = r.enqueuedAtMs { stamped.append((t, ["type": "enqueued", "detail": r.correlation.map { "correlation=\($0)" } ?? ""])) }

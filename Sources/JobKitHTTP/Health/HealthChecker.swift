@@ -129,29 +129,11 @@ public struct HealthChecker: Sendable {
     func queuesCheck() async -> HealthReport.QueuesPart {
         let queue = JobQueue(redis: redis, namespace: namespace)
         do {
-            let names = try await queue.queueNames()
-            var commands: [RedisCommand] = []
-            for name in names {
-                let k = queue.keys(name)
-                commands += [
-                    RedisCommand("ZCARD", k.ready), RedisCommand("ZCARD", k.scheduled), RedisCommand("ZCARD", k.retrying),
-                    RedisCommand("ZCARD", k.active), RedisCommand("ZCARD", k.dead), RedisCommand("EXISTS", k.paused),
-                    Self.oldestReadyScript.evalsha(keys: [k.prefix], arguments: []),
-                ]
-            }
-            let replies = try await redis.pipeline(commands, loading: [Self.oldestReadyScript])
-            var queues: [HealthReport.QueuesPart.Queue] = []
-            for (i, name) in names.enumerated() {
-                let r = Array(replies[(i * 7)..<(i * 7 + 7)])
-                if let bad = r.first(where: { if case .error = $0 { true } else { false } }), case .error(let text) = bad {
-                    throw RedisError(.serverError, String(buffer: text))
-                }
-                let age = r[6].int ?? -1
-                queues.append(
-                    .init(
-                        name: name, ready: r[0].int ?? 0, scheduled: r[1].int ?? 0, retrying: r[2].int ?? 0,
-                        active: r[3].int ?? 0, dead: r[4].int ?? 0, oldestReadyAgeMs: age >= 0 ? Int64(age) : nil,
-                        paused: r[5].int == 1))
+            let queues = try await queue.snapshots().map { s -> HealthReport.QueuesPart.Queue in
+                let c = s.counts
+                return .init(
+                    name: c.name, ready: c.ready, scheduled: c.scheduled, retrying: c.retrying, active: c.active, dead: c.dead,
+                    oldestReadyAgeMs: s.oldestReadyAgeMs, paused: c.paused)
             }
             return .init(status: .ok, queues: queues, error: nil)
         } catch {
@@ -211,30 +193,6 @@ public struct HealthChecker: Sendable {
         guard t.count == 2, let s = t[0].int, let us = t[1].int else { throw RedisError(.unexpectedReply, "TIME reply") }
         return Int64(s) * 1000 + Int64(us) / 1000
     }
-
-    /// KEYS[1] = a queue's prefix. Reply: ms since the longest-waiting ready job became due (its `runAt`, else
-    /// its `enqueuedAt`), or -1 when none is ready. Ready scores are `(1000 - priority) * 2^41 + sequence`, so
-    /// each priority band's first member is its oldest; the script looks at the first member of at most 32 bands.
-    static let oldestReadyScript = RedisScript(
-        """
-        local P = KEYS[1]
-        local band = 2199023255552
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-        local oldest = nil
-        local head = redis.call('ZRANGE', P .. 'ready', 0, 0, 'WITHSCORES')
-        local n = 0
-        while head[1] and n < 32 do
-          local f = redis.call('HMGET', P .. 'job:' .. head[1], 'runAt', 'enqueuedAt')
-          local since = tonumber(f[1]) or tonumber(f[2])
-          if since and (not oldest or since < oldest) then oldest = since end
-          local next = (math.floor(tonumber(head[2]) / band) + 1) * band
-          head = redis.call('ZRANGEBYSCORE', P .. 'ready', string.format('%.0f', next), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-          n = n + 1
-        end
-        if not oldest then return -1 end
-        return math.max(0, now - oldest)
-        """)
 
     static func milliseconds(_ d: Duration) -> Double {
         let (s, a) = d.components

@@ -5,23 +5,20 @@ import JobKit
 struct TopSnapshot: Sendable {
     var nowMs: Int64
     var queues: [QueueCounts]
-    /// Queue → when the job next in line was enqueued (ms), for queues with ready jobs.
-    var headEnqueuedAtMs: [String: Int64]
+    /// Queue → how long its oldest ready job has waited (ms, Redis time), for queues with ready jobs.
+    var oldestReadyAgeMs: [String: Int64]
     var nodes: [NodeRecord]
     var active: [ActiveJob]
 
-    /// Reads every queue's counts and head, the live nodes and the running jobs (a few round trips per queue).
+    /// Reads every queue's counts and oldest ready age (one pipeline), the live nodes and the running jobs.
     static func take(queue: JobQueue, registry: NodeRegistry) async throws -> TopSnapshot {
         let now = try await queue.redis.timeMilliseconds()
-        var counts: [QueueCounts] = []
-        var heads: [String: Int64] = [:]
-        for name in try await queue.queueNames() {
-            let c = try await queue.counts(name)
-            counts.append(c)
-            if c.ready > 0, let head = try await queue.list(name, state: .ready, limit: 1).first?.enqueuedAtMs { heads[name] = head }
-        }
+        let snapshots = try await queue.snapshots()
+        var ages: [String: Int64] = [:]
+        for s in snapshots { if let age = s.oldestReadyAgeMs { ages[s.counts.name] = age } }
         return TopSnapshot(
-            nowMs: now, queues: counts, headEnqueuedAtMs: heads, nodes: try await registry.nodes(), active: try await queue.activeJobs())
+            nowMs: now, queues: snapshots.map(\.counts), oldestReadyAgeMs: ages, nodes: try await registry.nodes(),
+            active: try await queue.activeJobs())
     }
 }
 
@@ -45,7 +42,7 @@ struct TopView {
         if let status { lines.append(status) }
         lines.append("")
         lines.append(
-            Self.row(["  QUEUE", "READY", "ACTIVE", "SCHED", "RETRY", "DEAD", "DONE/S", "FAIL/S", "HEAD AGE", "PAUSED"],
+            Self.row(["  QUEUE", "READY", "ACTIVE", "SCHED", "RETRY", "DEAD", "DONE/S", "FAIL/S", "OLDEST", "PAUSED"],
                 [20, 8, 8, 8, 8, 8, 9, 9, 10, 7]))
         let before = Dictionary(previous?.queues.map { ($0.name, $0) } ?? [], uniquingKeysWith: { a, _ in a })
         let seconds = previous.map { Double(s.nowMs - $0.nowMs) / 1000 } ?? 0
@@ -54,7 +51,7 @@ struct TopView {
                 guard let then, seconds > 0 else { return "-" }
                 return String(format: "%.1f", Double(max(0, now - then)) / seconds)
             }
-            let age = s.headEnqueuedAtMs[q.name].map { Self.age(s.nowMs - $0) } ?? "-"
+            let age = s.oldestReadyAgeMs[q.name].map { Self.age($0) } ?? "-"
             let mark = i == selectedQueue ? "> " : "  "
             lines.append(
                 Self.row(
