@@ -121,14 +121,17 @@ public final class JobNodeProcess: Sendable {
 /// test's connections alone; returns how many were killed.
 @discardableResult
 public func killClients(named name: String, using redis: some RedisCommandable) async throws -> Int {
-    let list = try await redis.send(RedisCommand("CLIENT", "LIST")).string ?? ""
     var killed = 0
-    for line in list.split(separator: "\n") {
-        let fields = line.split(separator: " ")
-        guard fields.contains(where: { $0 == "name=\(name)" }),
-            let id = fields.first(where: { $0.hasPrefix("id=") })?.dropFirst(3)
-        else { continue }
-        killed += try await redis.send(RedisCommand("CLIENT", "KILL", "ID", String(id))).int ?? 0
+    // On a cluster, every primary's clients.
+    for server in try await (redis as? RedisPool)?.keyServers() ?? [redis] {
+        let list = try await server.send(RedisCommand("CLIENT", "LIST")).string ?? ""
+        for line in list.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.contains(where: { $0 == "name=\(name)" }),
+                let id = fields.first(where: { $0.hasPrefix("id=") })?.dropFirst(3)
+            else { continue }
+            killed += try await server.send(RedisCommand("CLIENT", "KILL", "ID", String(id))).int ?? 0
+        }
     }
     return killed
 }

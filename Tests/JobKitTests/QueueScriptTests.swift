@@ -13,14 +13,16 @@ private func noop(queue: String = "default", _ configure: (inout EnqueueOptions)
 
 /// Every key of the test's namespace (SCAN), to show that a refused call wrote nothing.
 private func keys(of h: EngineHarness) async throws -> [String] {
-    var cursor = "0"
     var out: [String] = []
-    repeat {
-        let reply = try await h.redis.send(RedisCommand("SCAN", strings: [cursor, "MATCH", "\(h.namespace):*", "COUNT", "1000"]))
-        let parts = try #require(reply.array)
-        cursor = parts[0].string ?? "0"
-        out += (parts[1].array ?? []).compactMap(\.string)
-    } while cursor != "0"
+    for server in try await h.redis.keyServers() {
+        var cursor = "0"
+        repeat {
+            let reply = try await server.send(RedisCommand("SCAN", strings: [cursor, "MATCH", "\(h.namespace):*", "COUNT", "1000"]))
+            let parts = try #require(reply.array)
+            cursor = parts[0].string ?? "0"
+            out += (parts[1].array ?? []).compactMap(\.string)
+        } while cursor != "0"
+    }
     return out.sorted()
 }
 

@@ -16,6 +16,8 @@ struct RateLimiterTests {
         var opened: [RedisPool] = []
         for _ in 0..<pools {
             let pool = RedisPool(configuration: try TestEnvironment.redisConfiguration(), size: 1)
+            // Connected (and on a cluster, the slot map read) before the clock starts.
+            try await pool.warmUp()
             opened.append(pool)
             limiters.append(RateLimiter(redis: pool, namespace: namespace, name: "hammer", limit: limit))
         }

@@ -136,4 +136,52 @@ struct RedisClusterTests {
         #expect(try await client.pipeline([RedisCommand("GET", key)]).map(\.string) == ["here"])
         await client.close()
     }
+
+    @Test(
+        "a pool from a redis+cluster:// URL routes by slot; a blocking pop over three primaries returns the first push and unblocks the other waits",
+        .timeLimit(.minutes(1)))
+    func poolAndBlockingPop() async throws {
+        let cluster = try await RedisClusterProcess()
+        defer { cluster.stop() }
+        let url = "redis+cluster://" + cluster.nodes.joined(separator: ",")
+        let pool = RedisPool(configuration: try RedisConfiguration(url: url, logger: TestEnvironment.logger), size: 1)
+        #expect(pool.isCluster)
+        try await pool.warmUp()
+        let topology = try #require(pool.cluster?.topology)
+        // One list per primary (hash tags chosen until each primary has one).
+        var lists: [ClusterTopology.Node: String] = [:]
+        var n = 0
+        while lists.count < 3 {
+            let key = "{q\(n)}:wake"
+            let node = try #require(topology.primary(for: HashSlot.of(key)))
+            if lists[node] == nil { lists[node] = key }
+            n += 1
+        }
+        let keys = Array(lists.values)
+        // Plain commands and a multi-slot pipeline go through the pool as on one server.
+        _ = try await pool.pipeline(keys.map { RedisCommand("SET", "\($0):probe", "x") })
+        #expect(try await pool.deleteKeys(matching: "{q*}:wake:probe") == 3, "SCAN reaches every primary")
+
+        let blocking = pool.makeBlockingClient(name: "pop-test")
+        func blockedWaits() async throws -> Int {
+            var blocked = 0
+            for server in try await pool.keyServers() {
+                let list = try await server.send(RedisCommand("CLIENT", "LIST")).string ?? ""
+                blocked += list.split(separator: "\n").filter { $0.contains("name=pop-test") && $0.contains("cmd=blpop") && $0.contains("flags=b") }.count
+            }
+            return blocked
+        }
+        // The pop waits up to two minutes: it returns within the test's time limit only if the push ends it and the
+        // two other waits are ended too.
+        async let popped = blocking.pop(from: keys, waitMilliseconds: 120_000)
+        try await waitUntil("a BLPOP blocked on each primary") { try await blockedWaits() == 3 }
+        _ = try await pool.send(RedisCommand("LPUSH", keys[1], "1"))
+        #expect(try await popped == [keys[1]])
+        #expect(try await blockedWaits() == 0, "the other primaries' waits were unblocked")
+        #expect(try await pool.send(RedisCommand("LLEN", keys[1])).int == 0)
+        // A single-slot wait times out with nothing popped.
+        #expect(try await blocking.pop(from: [keys[0]], waitMilliseconds: 50) == [])
+        await blocking.close()
+        await pool.close()
+    }
 }

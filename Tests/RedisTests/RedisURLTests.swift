@@ -30,6 +30,21 @@ struct RedisURLTests {
         #expect(url.tls?.insecureSkipVerify == true)
     }
 
+    @Test("redis+cluster:// lists seed nodes; its description masks the password; refusals name the reason")
+    func cluster() throws {
+        let url = try RedisURL("redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7001,[::1]:7002")
+        #expect(url.isCluster)
+        #expect(url.clusterSeeds == [.tcp(host: "10.0.0.1", port: 7000), .tcp(host: "10.0.0.2", port: 7001), .tcp(host: "::1", port: 7002)])
+        #expect(url.endpoint == .tcp(host: "10.0.0.1", port: 7000))
+        #expect(url.description == "redis+cluster://:***@10.0.0.1:7000,10.0.0.2:7001,[::1]:7002")
+        #expect(url.endpoint(forAttempt: 4) == .tcp(host: "10.0.0.2", port: 7001), "reconnects try the seeds in turn")
+        #expect(try RedisURL("rediss+cluster://h:7000").tls != nil)
+        #expect(try !RedisURL("redis://h:7000").isCluster)
+        #expect(throws: RedisError.self) { try RedisURL("redis://h1:7000,h2:7001") }
+        #expect(throws: RedisError.self) { try RedisURL("redis+cluster://h1:7000/2") }
+        #expect(throws: RedisError.self) { try RedisURL("redis+cluster://h1:7000,") }
+    }
+
     @Test("unix sockets")
     func unix() throws {
         let url = try RedisURL("unix:///run/redis.sock?db=2")

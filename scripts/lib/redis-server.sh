@@ -6,6 +6,10 @@
 #   jk_free_port                       print a free TCP port on 127.0.0.1
 #   jk_start_redis DIR [redis args...] start redis-server in DIR; sets JK_REDIS_PORT, JK_REDIS_PID, JK_REDIS_DIR
 #   jk_stop_redis                      SIGTERM JK_REDIS_PID, wait up to 10 s
+#   jk_start_redis_cluster DIR [N]     N (3) cluster-enabled redis-servers in DIR, joined by redis-cli --cluster
+#                                      create; sets JK_CLUSTER_URL (redis+cluster://...), JK_CLUSTER_PIDS,
+#                                      JK_CLUSTER_PORTS
+#   jk_stop_redis_cluster              SIGTERM each of JK_CLUSTER_PIDS, wait up to 10 s each
 #   jk_start_postgres DIR              initdb + start PostgreSQL in DIR; sets JK_PG_PORT, JK_PG_PID, JK_PG_DIR
 #   jk_stop_postgres                   SIGINT (fast shutdown) JK_PG_PID, wait up to 10 s
 #   jk_pg_bindir                       print the directory holding initdb and pg_ctl
@@ -94,6 +98,55 @@ jk_start_redis() {
 jk_stop_redis() {
     jk__stop "${JK_REDIS_PID:-}" redis-server TERM || return 1
     JK_REDIS_PID=
+}
+
+jk_start_redis_cluster() {
+    local dir=${1:?jk_start_redis_cluster DIR [N]} n=${2:-3}
+    JK_CLUSTER_PIDS=()
+    JK_CLUSTER_PORTS=()
+    local i port
+    while ((${#JK_CLUSTER_PORTS[@]} < n)); do
+        port=$(jk_free_port)
+        # Each node also listens on port + 10000 (the cluster bus).
+        ((port + 10000 < 65536)) || continue
+        python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.close()' \
+            $((port + 10000)) 2>/dev/null || continue
+        JK_CLUSTER_PORTS+=("$port")
+    done
+    for port in "${JK_CLUSTER_PORTS[@]}"; do
+        mkdir -p "$dir/$port"
+        redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+            --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+            --dir "$dir/$port" --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log"
+    done
+    for port in "${JK_CLUSTER_PORTS[@]}"; do
+        for ((i = 0; i < 200; i++)); do
+            [[ -s $dir/$port/redis.pid && $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]] && break
+            sleep 0.05
+        done
+        [[ -s $dir/$port/redis.pid ]] || { jk__log "cluster node $port did not start"; return 1; }
+        JK_CLUSTER_PIDS+=("$(<"$dir/$port/redis.pid")")
+    done
+    local hosts=()
+    for port in "${JK_CLUSTER_PORTS[@]}"; do hosts+=("127.0.0.1:$port"); done
+    if ! redis-cli --cluster create "${hosts[@]}" --cluster-replicas 0 --cluster-yes >"$dir/create.log" 2>&1; then
+        jk__log "redis-cli --cluster create failed:"
+        tail -n 20 "$dir/create.log" >&2
+        return 1
+    fi
+    for port in "${JK_CLUSTER_PORTS[@]}"; do
+        for ((i = 0; i < 400; i++)); do # up to 20 s
+            redis-cli -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok' && break
+            sleep 0.05
+        done
+    done
+    JK_CLUSTER_URL="redis+cluster://$(IFS=,; echo "${hosts[*]}")"
+}
+
+jk_stop_redis_cluster() {
+    local pid
+    for pid in "${JK_CLUSTER_PIDS[@]}"; do jk__stop "$pid" redis-server TERM || true; done
+    JK_CLUSTER_PIDS=()
 }
 
 jk_pg_bindir() {

@@ -134,9 +134,20 @@ public final class JobQueue: Sendable {
 
     private func enqueueChunks(_ jobs: [Job], trace: String) async throws -> [JobHandle] {
         try await registerQueues(jobs.map(\.options.queue))
-        let connection = redis.pick()
         var handles: [JobHandle] = []
         handles.reserveCapacity(jobs.count)
+        if redis.isCluster {
+            // A cluster splits each chunk's pipeline per primary (and follows redirects); chunks go one by one.
+            var start = 0
+            while start < jobs.count {
+                let end = min(jobs.count, start + 1000)
+                let prepared = try prepare(jobs[start..<end], trace: trace)
+                handles += try await interpret(prepared, replies: try await redis.pipeline(prepared.commands), on: redis)
+                start = end
+            }
+            return handles
+        }
+        let connection = redis.pick()
         var inFlight: (Prepared, EventLoopFuture<[RESPValue]>)?
         var start = 0
         while start < jobs.count {

@@ -111,7 +111,7 @@ final class QueueEventListener: Sendable {
 
     private func read(queue: String, started: OneShot<Void>) async {
         let keys = QueueKeys(namespace: namespace, queue: queue)
-        let connection = redis.makeDedicatedConnection()
+        let connection = redis.makeBlockingClient()
         defer { Task { await connection.close() } }
         var lastID = "0-0"
         do {
@@ -137,7 +137,7 @@ final class QueueEventListener: Sendable {
                 if stopped { return }
             }
             do {
-                let reply = try await connection.send(
+                let reply = try await connection.sendBlocking(
                     RedisCommand("XREAD", strings: ["COUNT", "1000", "BLOCK", "1000", "STREAMS", keys.events, lastID]),
                     timeout: .seconds(10))
                 guard let streams = reply.array, let entries = streams.first?.array?.last?.array else { continue }

@@ -228,7 +228,7 @@ public final class RedisConnection: RedisCommandable, Sendable {
         } else {
             start = eventLoop.makeSucceededVoidFuture()
         }
-        let future = start.flatMap { self.openChannel() }.flatMap { connected in
+        let future = start.flatMap { self.openChannel(attempt: failures) }.flatMap { connected in
             self.handshake(connected).map { connected }
         }
         future.whenComplete { result in
@@ -285,8 +285,9 @@ public final class RedisConnection: RedisCommandable, Sendable {
         return .nanoseconds(Int64.random(in: 0...ceiling, using: &generator))
     }
 
-    private func openChannel() -> EventLoopFuture<Connected> {
+    private func openChannel(attempt: Int) -> EventLoopFuture<Connected> {
         let configuration = self.configuration
+        let endpoint = configuration.url.endpoint(forAttempt: attempt)
         let onPush = self.onPush
         let eventLoop = self.eventLoop
         let sslContext: NIOSSLContext?
@@ -294,7 +295,7 @@ public final class RedisConnection: RedisCommandable, Sendable {
         if let tls = configuration.url.tls {
             do {
                 sslContext = try Self.makeSSLContext(tls)
-                if case .tcp(let host, _) = configuration.url.endpoint, !host.isIPAddress {
+                if case .tcp(let host, _) = endpoint, !host.isIPAddress {
                     hostname = host
                 }
             } catch {
@@ -309,7 +310,7 @@ public final class RedisConnection: RedisCommandable, Sendable {
         var bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(configuration.connectTimeout.timeAmount)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-        if case .tcp = configuration.url.endpoint, let keepAlive = configuration.tcpKeepAlive {
+        if case .tcp = endpoint, let keepAlive = configuration.tcpKeepAlive {
             bootstrap = Self.enableKeepAlive(keepAlive, on: bootstrap)
         }
         bootstrap = bootstrap
@@ -326,7 +327,7 @@ public final class RedisConnection: RedisCommandable, Sendable {
                 }
             }
         let connect: EventLoopFuture<any Channel>
-        switch configuration.url.endpoint {
+        switch endpoint {
         case .tcp(let host, let port):
             connect = bootstrap.connect(host: host, port: port)
         case .unixSocket(let path):

@@ -7,6 +7,9 @@
 ///   (development only: no certificate check at all).
 /// - `unix:///path/to/redis.sock[?db=N]` (with optional `user:password@` before the path's first slash
 ///   is not supported; use `?password=`)
+/// - `redis+cluster://[user:password@]host:port[,host:port…]` and `rediss+cluster://…` — a Redis Cluster, learnt
+///   from any of the seed nodes listed (``clusterSeeds``); credentials and TLS apply to every node, and the
+///   database is always 0.
 ///
 /// ``description`` masks the password, so a `RedisURL` is safe to log.
 public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
@@ -35,6 +38,17 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     public var password: String?
     public var database: Int
     public var tls: TLS?
+    /// The seed nodes of a Redis Cluster (`redis+cluster://`); empty for one server. ``endpoint`` is the first.
+    public var clusterSeeds: [Endpoint] = []
+
+    /// Whether this URL names a Redis Cluster.
+    public var isCluster: Bool { !clusterSeeds.isEmpty }
+
+    /// The server the `attempt`-th connect in a row goes to: ``endpoint``, or for a cluster the seeds in turn
+    /// (a subscriber whose node failed finds another).
+    func endpoint(forAttempt attempt: Int) -> Endpoint {
+        clusterSeeds.isEmpty ? endpoint : clusterSeeds[attempt % clusterSeeds.count]
+    }
 
     /// Builds a URL value directly.
     public init(
@@ -79,7 +93,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             guard rest.hasPrefix("/"), rest.count > 1 else { throw fail("unix:// needs an absolute socket path") }
             self.init(
                 endpoint: .unixSocket(path: String(rest)), username: username, password: password, database: database)
-        case "redis", "rediss":
+        case "redis", "rediss", "redis+cluster", "rediss+cluster":
             var hostPart = rest
             if let slash = rest.firstIndex(of: "/") {
                 hostPart = rest[..<slash]
@@ -102,27 +116,13 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
                     password = String(credentials).removingPercentEncoding ?? String(credentials)
                 }
             }
-            var host = String(hostPart)
-            var port = 6379
-            if host.hasPrefix("[") {
-                guard let close = host.firstIndex(of: "]") else { throw fail("unterminated IPv6 address") }
-                let after = host[host.index(after: close)...]
-                let inner = String(host[host.index(after: host.startIndex)..<close])
-                if after.hasPrefix(":") {
-                    guard let p = Int(after.dropFirst()), (1...65535).contains(p) else { throw fail("port must be 1-65535") }
-                    port = p
-                }
-                host = inner
-            } else if let colon = host.lastIndex(of: ":") {
-                guard let p = Int(host[host.index(after: colon)...]), (1...65535).contains(p) else {
-                    throw fail("port must be 1-65535")
-                }
-                port = p
-                host = String(host[..<colon])
-            }
-            guard !host.isEmpty else { throw fail("missing host") }
+            let cluster = scheme.hasSuffix("+cluster")
+            let hosts = try hostPart.split(separator: ",", omittingEmptySubsequences: false).map { try Self.parseHost($0) }
+            guard let first = hosts.first else { throw fail("missing host") }
+            if hosts.count > 1 && !cluster { throw fail("several hosts need redis+cluster:// (or --redis-cluster)") }
+            if cluster && database != 0 { throw fail("a Redis Cluster has database 0 only") }
             var tls: TLS?
-            if scheme == "rediss" {
+            if scheme.hasPrefix("rediss") {
                 var t = TLS()
                 t.caFile = query["tls_ca_file"]
                 t.certificateFile = query["tls_cert_file"]
@@ -133,12 +133,36 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
                 }
                 tls = t
             }
-            self.init(
-                endpoint: .tcp(host: host, port: port), username: username, password: password, database: database,
-                tls: tls)
+            self.init(endpoint: first, username: username, password: password, database: database, tls: tls)
+            if cluster { clusterSeeds = hosts }
         default:
-            throw fail("unknown scheme '\(scheme)' (use redis://, rediss:// or unix://)")
+            throw fail("unknown scheme '\(scheme)' (use redis://, rediss://, redis+cluster:// or unix://)")
         }
+    }
+
+    /// `host[:port]` or `[v6]:port` of a `redis://` URL.
+    private static func parseHost(_ text: Substring) throws -> Endpoint {
+        func fail(_ why: String) -> RedisError { RedisError(.invalidURL, "invalid Redis URL: \(why)") }
+        var host = String(text)
+        var port = 6379
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { throw fail("unterminated IPv6 address") }
+            let after = host[host.index(after: close)...]
+            let inner = String(host[host.index(after: host.startIndex)..<close])
+            if after.hasPrefix(":") {
+                guard let p = Int(after.dropFirst()), (1...65535).contains(p) else { throw fail("port must be 1-65535") }
+                port = p
+            }
+            host = inner
+        } else if let colon = host.lastIndex(of: ":") {
+            guard let p = Int(host[host.index(after: colon)...]), (1...65535).contains(p) else {
+                throw fail("port must be 1-65535")
+            }
+            port = p
+            host = String(host[..<colon])
+        }
+        guard !host.isEmpty else { throw fail("missing host") }
+        return .tcp(host: host, port: port)
     }
 
     /// The URL with the password replaced by `***`.
@@ -147,10 +171,17 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
         if username != nil || password != nil {
             credentials = (username ?? "") + (password != nil ? ":***" : "") + "@"
         }
+        func hostText(_ host: String, _ port: Int) -> String { (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
+        if isCluster {
+            let hosts = clusterSeeds.map { e -> String in
+                if case .tcp(let host, let port) = e { return hostText(host, port) }
+                return "\(e)"
+            }
+            return "\(tls == nil ? "redis" : "rediss")+cluster://\(credentials)\(hosts.joined(separator: ","))"
+        }
         switch endpoint {
         case .tcp(let host, let port):
-            let h = host.contains(":") ? "[\(host)]" : host
-            return "\(tls == nil ? "redis" : "rediss")://\(credentials)\(h):\(port)/\(database)"
+            return "\(tls == nil ? "redis" : "rediss")://\(credentials)\(hostText(host, port))/\(database)"
         case .unixSocket(let path):
             return "unix://\(path)?db=\(database)" + (password != nil ? "&password=***" : "")
         }

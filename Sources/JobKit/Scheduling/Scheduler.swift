@@ -11,13 +11,13 @@ public final class Scheduler: Service, Sendable {
     public let store: ScheduleStore
     let logger: Logger
     let maximumWait: Duration
-    private let blocking: RedisConnection
+    private let blocking: RedisBlockingClient
 
     public init(store: ScheduleStore, maximumWait: Duration = .seconds(5), logger: Logger = Logger(label: "jobkit.scheduler")) {
         self.store = store
         self.logger = logger
         self.maximumWait = maximumWait
-        self.blocking = store.redis.makeDedicatedConnection(name: "jobkit-scheduler")
+        self.blocking = store.redis.makeBlockingClient(name: "jobkit-scheduler")
     }
 
     public func run() async throws {
@@ -100,11 +100,9 @@ public final class Scheduler: Service, Sendable {
 
     private func sleep(milliseconds: Int64) async {
         guard milliseconds > 0 else { return }
-        let seconds = format3(Double(milliseconds) / 1000)
         do {
-            _ = try await blocking.sendBlocking(
-                RedisCommand("BLPOP", QueueKeys.schedulerWake(namespace: store.namespace), seconds),
-                timeout: .milliseconds(milliseconds + 5000))
+            _ = try await blocking.pop(
+                from: [QueueKeys.schedulerWake(namespace: store.namespace)], waitMilliseconds: Int(milliseconds))
         } catch {
             if !Task.isShuttingDownGracefully { try? await Task.sleep(for: .milliseconds(100)) }
         }

@@ -3,19 +3,21 @@ import NIOCore
 /// Fetching: claim as many jobs as there are free slots, by queue weight or in strict order, then block on
 /// the queues' wake markers until new work is pushed or the next scheduled job is due.
 extension Worker {
-    func fetchLoop(_ blocking: RedisConnection) async {
+    func fetchLoop(_ blocking: RedisBlockingClient) async {
         var failures = 0
-        // The wake marker this fetcher took, while it has not claimed with it yet.
-        var marker: String?
+        // The wake markers this fetcher took, while it has not claimed with them yet (on a cluster, waits on
+        // several slots can each take one).
+        var markers: [String] = []
         while !isStopping {
-            if let key = marker, !slots.hasFree {
-                // Woken, but the other fetcher took every free slot: pass the marker on to another node
-                // rather than swallow it while waiting for a slot.
-                marker = nil
-                _ = try? await redis.pipeline([RedisCommand("LPUSH", key, "1"), RedisCommand("LTRIM", key, 0, 0)])
+            if !markers.isEmpty, !slots.hasFree {
+                // Woken, but the other fetcher took every free slot: pass the markers on to another node
+                // rather than swallow them while waiting for a slot.
+                let keys = markers
+                markers = []
+                _ = try? await redis.pipeline(keys.flatMap { [RedisCommand("LPUSH", $0, "1"), RedisCommand("LTRIM", $0, 0, 0)] })
             }
             let free = await slots.reserveFree()
-            marker = nil
+            markers = []
             if isStopping || free == 0 {
                 slots.release(free)
                 break
@@ -52,7 +54,7 @@ extension Worker {
                     await waitForWork(blocking, maxMilliseconds: slots.busy > 0 ? 20 : nextDue)
                     continue
                 }
-                marker = await waitForWork(blocking, maxMilliseconds: nextDue)
+                markers = await waitForWork(blocking, maxMilliseconds: nextDue)
             }
         }
     }
@@ -76,24 +78,21 @@ extension Worker {
     }
 
     /// Blocks on the queues' wake markers until new work is pushed or the next scheduled job is due.
-    /// Returns the wake key whose marker it took (nil on a timeout).
+    /// Returns the wake keys whose markers it took (none on a timeout).
     @discardableResult
-    private func waitForWork(_ blocking: RedisConnection, maxMilliseconds: Int) async -> String? {
+    private func waitForWork(_ blocking: RedisBlockingClient, maxMilliseconds: Int) async -> [String] {
         let waitMs = min(Int(options.maxIdleWait.milliseconds), maxMilliseconds)
         logger.trace("Waiting for work", metadata: ["wait.ms": "\(waitMs)"])
-        guard waitMs > 0 else { return nil }
+        guard waitMs > 0 else { return [] }
         let wakeKeys = options.queues.map { QueueKeys(namespace: namespace, queue: $0.name).wake }
-        let seconds = format3(Double(waitMs) / 1000)
         do {
-            let reply = try await blocking.sendBlocking(
-                RedisCommand("BLPOP", strings: wakeKeys + [seconds]), timeout: .milliseconds(Int64(waitMs) + 5000))
-            return reply.array?.first?.string
+            return try await blocking.pop(from: wakeKeys, waitMilliseconds: waitMs)
         } catch {
             if !isStopping {
                 logger.debug("Wake wait failed", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .milliseconds(100))
             }
-            return nil
+            return []
         }
     }
 }

@@ -22,7 +22,7 @@ public final class Worker: Service, Sendable {
     /// The one owner of running attempts and their leases.
     let leases: LeaseKeeper
     /// One dedicated connection per fetch loop, for its blocking waits.
-    let fetchers: [RedisConnection]
+    let fetchers: [RedisBlockingClient]
     let state = Mutex(State())
     let metrics: WorkerMetrics
     /// Tallies of ended attempts since the last heartbeat, which writes them to the history (``QueueHistory``).
@@ -63,7 +63,7 @@ public final class Worker: Service, Sendable {
         self.logger = logger
         self.slots = SlotGate(capacity: options.concurrency)
         self.fetchers = (0..<(options.concurrency > 1 ? 2 : 1)).map {
-            redis.makeDedicatedConnection(name: "jobkit-fetch-\(options.nodeID)-\($0)")
+            redis.makeBlockingClient(name: "jobkit-fetch-\(options.nodeID)-\($0)")
         }
         let ackLogger = logger
         let metrics = WorkerMetrics(registry: registry)
@@ -201,11 +201,4 @@ public final class Worker: Service, Sendable {
         for control in controls { control.stop(reason) }
         return !controls.isEmpty
     }
-}
-
-/// Seconds with three decimals, for `BLPOP` timeouts.
-func format3(_ value: Double) -> String {
-    let ms = Int((value * 1000).rounded())
-    let frac = ms % 1000
-    return "\(ms / 1000)." + (frac < 10 ? "00" : frac < 100 ? "0" : "") + "\(frac)"
 }

@@ -6,14 +6,25 @@ import Logging
 
 /// `--redis` and `--namespace`, taken by every command.
 struct ConnectionOptions: ParsableArguments {
-    @Option(name: .long, help: "Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379).")
+    @Option(
+        name: .long,
+        help: "Redis URL (default: $REDIS_URL, else redis://127.0.0.1:6379); redis+cluster://h1:p1,h2:p2 for a Redis Cluster.")
     var redis: String?
+
+    @Flag(name: .long, help: "The Redis URL names seed nodes of a Redis Cluster (same as redis+cluster://).")
+    var redisCluster = false
 
     @Option(name: .long, help: "Key namespace.")
     var namespace: String = "jobkit"
 
     var redisURL: String {
-        redis ?? ProcessInfo.processInfo.environment["REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "redis://127.0.0.1:6379"
+        let url = redis ?? ProcessInfo.processInfo.environment["REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "redis://127.0.0.1:6379"
+        guard redisCluster else { return url }
+        // `--redis-cluster` with redis:// (or rediss://) seeds: the same URL as a cluster's.
+        for scheme in ["redis://", "rediss://"] where url.hasPrefix(scheme) {
+            return scheme.dropLast(3) + "+cluster://" + url.dropFirst(scheme.count)
+        }
+        return url
     }
 
     /// A pool for CLI commands: fails fast when Redis is unreachable.

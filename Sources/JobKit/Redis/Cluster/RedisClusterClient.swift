@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// A Redis Cluster client: the slot map from `CLUSTER SHARDS` (`CLUSTER SLOTS` on servers without it), a
@@ -11,19 +12,29 @@ import Synchronization
 /// The key of a command is its first argument; of `EVAL`/`EVALSHA`, its first key (JobKit's scripts declare
 /// all their keys in one slot). A command without a key goes to the first primary.
 ///
-/// > Note: this is the cluster's client layer. The engine's types take a ``RedisPool`` today; running them on a
-/// > cluster is the next step of the Cluster issue (see `docs/redis-client.md`).
+/// The engine does not use this type directly: a ``RedisPool`` made from a `redis+cluster://` URL wraps one.
 public final class RedisClusterClient: RedisCommandable, Sendable {
     /// The configuration every node's connections share (credentials, TLS, timeouts); its endpoint is replaced
     /// by each node's.
     public let configuration: RedisConfiguration
     public let seeds: [ClusterTopology.Node]
     public let poolSize: Int
+    let group: any EventLoopGroup
     /// How many `MOVED`/`ASK` redirects one command follows before it fails.
     public static let maxRedirects = 5
 
+    /// How old the slot map may get before a command re-reads it (in the background), besides the re-reads
+    /// that errors and redirects cause.
+    public static let refreshInterval: Duration = .seconds(30)
+    /// How often, and how far apart, a command that met `TRYAGAIN` (keys of a slot split between two nodes while
+    /// it migrates) is tried again.
+    static let tryAgainAttempts = 50
+    static let tryAgainDelay: Duration = .milliseconds(10)
+
     private struct State {
         var topology: ClusterTopology?
+        var readAt: ContinuousClock.Instant?
+        var refreshing = false
         var pools: [ClusterTopology.Node: RedisPool] = [:]
         var closed = false
     }
@@ -32,14 +43,20 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
     /// - Parameters:
     ///   - seeds: nodes to learn the topology from (any of them; at least one).
     ///   - configuration: the connections' settings; its URL's credentials and TLS apply to every node.
-    public init(seeds: [ClusterTopology.Node], configuration: RedisConfiguration, poolSize: Int = 2) {
+    public init(
+        seeds: [ClusterTopology.Node], configuration: RedisConfiguration, poolSize: Int = 2,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
         precondition(!seeds.isEmpty, "a cluster client needs at least one seed")
         self.seeds = seeds
         var configuration = configuration
         // A cluster has one database: a URL's `/N` would make every node's handshake fail on SELECT.
         configuration.url.database = 0
+        // Each node's pool talks to that node alone.
+        configuration.url.clusterSeeds = []
         self.configuration = configuration
         self.poolSize = poolSize
+        self.group = eventLoopGroup
     }
 
     /// The pool of `node`, made on first use.
@@ -49,10 +66,29 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
             guard !s.closed else { throw RedisError(.connectionClosed, "the cluster client is closed") }
             var config = configuration
             config.url.endpoint = .tcp(host: node.host, port: node.port)
-            let pool = RedisPool(configuration: config, size: poolSize)
+            let pool = RedisPool(configuration: config, size: poolSize, eventLoopGroup: group)
             s.pools[node] = pool
             return pool
         }
+    }
+
+    /// The pools of the current primaries (reading the map first when none was read yet).
+    public func primaryPools() async throws -> [RedisPool] {
+        try await currentTopology().primaries.map { try pool($0) }
+    }
+
+    /// Connections over every node's pool, and how many are connected now.
+    public var connectionCounts: (size: Int, connected: Int) {
+        let pools = state.withLock { Array($0.pools.values) }
+        return pools.reduce((0, 0)) { ($0.0 + $1.size, $0.1 + $1.connectedCount) }
+    }
+
+    /// The primary that serves `slot` now, reading the map first when none was read yet.
+    public func primary(forSlot slot: Int) async throws -> ClusterTopology.Node {
+        guard let node = try await currentTopology().primary(for: slot) else {
+            throw RedisError(.serverError, "CLUSTERDOWN: no primary serves slot \(slot)")
+        }
+        return node
     }
 
     /// The slot map as last read (or corrected by `MOVED`); `nil` before the first read.
@@ -97,6 +133,7 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
         let keep = Set(topology.primaries).union(seeds)
         let gone = state.withLock { s -> [RedisPool] in
             s.topology = topology
+            s.readAt = .now
             let stale = s.pools.filter { !keep.contains($0.key) }
             for node in stale.keys { s.pools[node] = nil }
             return Array(stale.values)
@@ -105,8 +142,21 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
     }
 
     private func currentTopology() async throws -> ClusterTopology {
-        if let t = topology { return t }
-        return try await refreshTopology()
+        let (topology, stale) = state.withLock { s -> (ClusterTopology?, Bool) in
+            guard let t = s.topology else { return (nil, false) }
+            let stale = !s.refreshing && !s.closed && (s.readAt.map { $0 + Self.refreshInterval < .now } ?? true)
+            if stale { s.refreshing = true }
+            return (t, stale)
+        }
+        guard let topology else { return try await refreshTopology() }
+        if stale {
+            // Periodic re-read, off the caller's path: a new primary or a resharding is seen even without errors.
+            Task {
+                _ = try? await self.refreshTopology()
+                self.state.withLock { $0.refreshing = false }
+            }
+        }
+        return topology
     }
 
     /// The primary that serves `command` now (for a keyless command, the first primary).
@@ -201,7 +251,9 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
         var node = try target(of: command, in: try await currentTopology())
         var asking = false
         var refreshed = false
-        for _ in 0...Self.maxRedirects {
+        var tryAgain = 0
+        var redirects = 0
+        while redirects <= Self.maxRedirects {
             let reply: RESPValue
             do {
                 if asking {
@@ -216,14 +268,23 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
                 node = try target(of: command, in: try await refreshTopology())
                 continue
             }
-            if case .error(let text) = reply, !refreshed,
-                text.readableBytesView.starts(with: "CLUSTERDOWN".utf8) || text.readableBytesView.starts(with: "TRYAGAIN".utf8)
-            {
+            if case .error(let text) = reply, text.readableBytesView.starts(with: "TRYAGAIN".utf8), tryAgain < Self.tryAgainAttempts {
+                // A multi-key command whose keys are split by a slot migration in progress: the migration ends
+                // soon, so wait a moment and send it again where the map says.
+                tryAgain += 1
+                try await Task.sleep(for: Self.tryAgainDelay)
+                if tryAgain % 10 == 0 { _ = try? await refreshTopology() }
+                node = try target(of: command, in: try await currentTopology())
+                asking = false
+                continue
+            }
+            if case .error(let text) = reply, !refreshed, text.readableBytesView.starts(with: "CLUSTERDOWN".utf8) {
                 refreshed = true
                 node = try target(of: command, in: try await refreshTopology())
                 continue
             }
             guard let redirect = reply.clusterRedirect else { return reply }
+            redirects += 1
             switch redirect {
             case .moved(let slot, let to):
                 let to = to.host.isEmpty ? ClusterTopology.Node(host: node.host, port: to.port) : to

@@ -44,18 +44,29 @@ extension RedisCommandable {
     }
 
     /// Deletes every key that matches `pattern`, by `SCAN` (never `KEYS`); returns how many were deleted.
+    /// On a cluster pool, every primary is scanned, and keys are deleted one `UNLINK` each (a multi-key `DEL`
+    /// would cross slots).
     @discardableResult
     public func deleteKeys(matching pattern: String) async throws -> Int {
-        var cursor = "0"
+        let servers = try await (self as? RedisPool)?.keyServers() ?? [self]
+        let cluster = (self as? RedisPool)?.isCluster ?? false
         var deleted = 0
-        repeat {
-            let reply = try await send(RedisCommand("SCAN", strings: [cursor, "MATCH", pattern, "COUNT", "1000"]))
-            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let keys = parts[1].array
-            else { throw RedisError(.unexpectedReply, "SCAN reply malformed") }
-            cursor = next
-            let names = keys.compactMap(\.string)
-            if !names.isEmpty { deleted += try await del(names) }
-        } while cursor != "0"
+        for server in servers {
+            var cursor = "0"
+            repeat {
+                let reply = try await server.send(RedisCommand("SCAN", strings: [cursor, "MATCH", pattern, "COUNT", "1000"]))
+                guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let keys = parts[1].array
+                else { throw RedisError(.unexpectedReply, "SCAN reply malformed") }
+                cursor = next
+                let names = keys.compactMap(\.string)
+                if names.isEmpty { continue }
+                if cluster {
+                    deleted += try await server.pipeline(names.map { RedisCommand("UNLINK", $0) }).reduce(0) { $0 + ($1.int ?? 0) }
+                } else {
+                    deleted += try await del(names)
+                }
+            } while cursor != "0"
+        }
         return deleted
     }
 }
