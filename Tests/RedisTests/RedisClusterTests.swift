@@ -33,6 +33,10 @@ struct RedisClusterTests {
         #expect(plain.primary(for: 100) == nil && !plain.isComplete)
         #expect(plain.primary(for: 16383) == ClusterTopology.Node(host: "10.0.0.2", port: 7001))
         #expect(try #require(ClusterTopology.parse(shards: .array([shard]), tls: true)).primary(for: 5)?.port == 8001)
+        // A lone node that never met another knows no address of its own: it is where the reply came from.
+        let lone = node([("ip", .bulk("")), ("endpoint", .bulk("")), ("port", .integer(7000)), ("role", .bulk("master")), ("health", .bulk("online"))])
+        let loneShard = RESPValue.array([.bulk("slots"), .array([.integer(0), .integer(16383)]), .bulk("nodes"), .array([lone])])
+        #expect(ClusterTopology.parse(shards: .array([loneShard]), askedHost: "10.1.2.3")?.primary(for: 9) == ClusterTopology.Node(host: "10.1.2.3", port: 7000))
         // Keys: the first argument, EVALSHA's first key, XREAD's first stream; none for node-wide commands.
         #expect(RedisCommand("GET", "{q}:a").clusterSlot == HashSlot.of("q"))
         #expect(RedisCommand("EVALSHA", "abc", 2, "{q}:ready", "{q}:x").clusterSlot == HashSlot.of("q"))

@@ -20,6 +20,9 @@ import Glibc
 let environment = ProcessInfo.processInfo.environment
 let redisURL = environment["BENCH_REDIS_URL"] ?? "redis://127.0.0.1:6399/0"
 let queueName = environment["BENCH_QUEUE"] ?? "bench"
+/// `BENCH_QUEUES=a,b,c` spreads the jobs over several queues (job k to queue k mod count) and drains them all, for
+/// Redis Cluster runs with one queue per shard (`Benchmarks/scripts/cluster-bench`).
+let queueNames = environment["BENCH_QUEUES"].map { $0.split(separator: ",").map(String.init) } ?? [queueName]
 let jobName = NoopJob.jobName
 
 func unixTime() -> Double {
@@ -73,7 +76,7 @@ func enqueueCount(n: Int, bulk: Bool, tasks: Int) async throws {
     let pool = try makePool(size: 2)
     try await pool.warmUp()
     let queue = JobQueue(redis: pool, namespace: "jobkit", logger: quietLogger())
-    let options = EnqueueOptions(queue: queueName, maxAttempts: 1)
+    let spread = queueNames.map { EnqueueOptions(queue: $0, maxAttempts: 1) }
     // Register the queue name (one SADD per process) outside the timed loop, as connecting is.
     _ = try await queue.enqueueBulk([])
     let cpu0 = cpuSeconds()
@@ -83,7 +86,7 @@ func enqueueCount(n: Int, bulk: Bool, tasks: Int) async throws {
         while k < n {
             let end = min(n, k + 10_000)
             let t = unixTime()
-            try await queue.enqueueBulk((k..<end).map { JobQueue.Job(name: jobName, payload: payload($0, t), options: options) })
+            try await queue.enqueueBulk((k..<end).map { JobQueue.Job(name: jobName, payload: payload($0, t), options: spread[$0 % spread.count]) })
             k = end
         }
     } else {
@@ -96,7 +99,7 @@ func enqueueCount(n: Int, bulk: Bool, tasks: Int) async throws {
                     while true {
                         let i = next.value.add(1, ordering: .relaxed).oldValue
                         if i >= n { return }
-                        try await queue.enqueue(JobQueue.Job(name: jobName, payload: payload(i, unixTime()), options: options))
+                        try await queue.enqueue(JobQueue.Job(name: jobName, payload: payload(i, unixTime()), options: spread[i % spread.count]))
                     }
                 }
             }
@@ -240,7 +243,7 @@ func drain(n: Int, concurrency: Int, warmup: Int, latencyOut: String?, timeout: 
     try await pool.warmUp()
     let queue = JobQueue(redis: pool, namespace: "jobkit", logger: quietLogger())
     // Fire-and-forget, as the peers run (no result backend): finished jobs are not retained.
-    try await queue.setRetention(queue: queueName, completed: .keepNothing)
+    for name in queueNames { try await queue.setRetention(queue: name, completed: .keepNothing) }
     // BENCH_LIMIT=fixed-window|sliding-window|token-bucket attaches a limit to the queue that never binds (10^9 per
     // second), to show what a limit checked inside the claim costs.
     let limits = LimitStore(redis: pool, namespace: "jobkit")
@@ -251,7 +254,7 @@ func drain(n: Int, concurrency: Int, warmup: Int, latencyOut: String?, timeout: 
     let probe = Probe(target: n, warmup: warmup)
     let registry = JobRegistry()
     registry.register(NoopJob.self) { job, _ in probe.record(i: job.i, t: job.t) }
-    var options = WorkerOptions(queues: [.init(queueName)], concurrency: concurrency, nodeID: "bench-\(getpid())")
+    var options = WorkerOptions(queues: queueNames.map { .init($0) }, concurrency: concurrency, nodeID: "bench-\(getpid())")
     options.shutdownGrace = .seconds(2)
     let worker = try Worker(redis: pool, registry: registry, options: options, namespace: "jobkit", logger: quietLogger())
     let run = Task { try await worker.run() }

@@ -43,8 +43,10 @@ public struct ClusterTopology: Sendable, Equatable {
     /// From `CLUSTER SHARDS`: `[[ "slots", [start, end, …], "nodes", [[ "ip", …, "port", …, "role", "master", …], …]], …]`
     /// (flat arrays in RESP2, maps in RESP3). A shard's primary is its first `master` whose health is `online`
     /// (else its first `master` not `failed`); its address is the `endpoint` clients should use (else `ip`), and
-    /// its `tls-port` when `tls`. `nil` when the reply has another shape.
-    public static func parse(shards reply: RESPValue, tls: Bool = false) -> ClusterTopology? {
+    /// its `tls-port` when `tls`. A node that does not know its own address (empty `ip` and `endpoint`, as a lone
+    /// node that never met another reports itself) is at `askedHost`, the host the reply came from. `nil` when the
+    /// reply has another shape.
+    public static func parse(shards reply: RESPValue, tls: Bool = false, askedHost: String = "") -> ClusterTopology? {
         guard let shards = reply.array else { return nil }
         var owners = [Node?](repeating: nil, count: HashSlot.count)
         for shard in shards {
@@ -56,7 +58,8 @@ public struct ClusterTopology: Sendable, Equatable {
                 let f = pairs(node)
                 guard f["role"]?.string == "master", f["health"]?.string != "failed" else { continue }
                 let endpoint = f["endpoint"]?.string ?? ""
-                let host = endpoint.isEmpty || endpoint == "?" ? (f["ip"]?.string ?? "") : endpoint
+                var host = endpoint.isEmpty || endpoint == "?" ? (f["ip"]?.string ?? "") : endpoint
+                if host.isEmpty { host = askedHost }
                 let port = tls ? (f["tls-port"]?.int ?? f["port"]?.int) : (f["port"]?.int ?? f["tls-port"]?.int)
                 guard let port, !host.isEmpty else { continue }
                 let candidate = Node(host: host, port: port)
@@ -77,15 +80,15 @@ public struct ClusterTopology: Sendable, Equatable {
         return ClusterTopology(owners: owners)
     }
 
-    /// From `CLUSTER SLOTS`: `[[start, end, [ip, port, id], replicas…], …]`.
-    public static func parse(slots reply: RESPValue) -> ClusterTopology? {
+    /// From `CLUSTER SLOTS`: `[[start, end, [ip, port, id], replicas…], …]`; an empty `ip` is `askedHost`.
+    public static func parse(slots reply: RESPValue, askedHost: String = "") -> ClusterTopology? {
         guard let ranges = reply.array else { return nil }
         var owners = [Node?](repeating: nil, count: HashSlot.count)
         for range in ranges {
             guard let v = range.array, v.count >= 3, let start = v[0].int, let end = v[1].int, let node = v[2].array,
                 node.count >= 2, let host = node[0].string, let port = node[1].int, start >= 0, end < HashSlot.count, start <= end
             else { return nil }
-            for slot in start...end { owners[slot] = Node(host: host, port: port) }
+            for slot in start...end { owners[slot] = Node(host: host.isEmpty || host == "?" ? askedHost : host, port: port) }
         }
         return ClusterTopology(owners: owners)
     }

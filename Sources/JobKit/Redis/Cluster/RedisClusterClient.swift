@@ -108,9 +108,10 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
         for node in candidates {
             do {
                 let pool = try pool(node)
-                var topology = ClusterTopology.parse(shards: (try? await pool.send(RedisCommand("CLUSTER", "SHARDS"))) ?? .null, tls: tls)
+                var topology = ClusterTopology.parse(
+                    shards: (try? await pool.send(RedisCommand("CLUSTER", "SHARDS"))) ?? .null, tls: tls, askedHost: node.host)
                 if topology == nil || topology?.primaries.isEmpty == true {
-                    topology = ClusterTopology.parse(slots: try await pool.send(RedisCommand("CLUSTER", "SLOTS")))
+                    topology = ClusterTopology.parse(slots: try await pool.send(RedisCommand("CLUSTER", "SLOTS")), askedHost: node.host)
                 }
                 guard let topology, !topology.primaries.isEmpty else { continue }
                 if topology.isComplete {
