@@ -84,6 +84,20 @@ public final class RedisConnection: RedisCommandable, Sendable {
 
     /// Sends one command with its own timeout (for blocking commands, longer than their block time).
     public func send(_ command: RedisCommand, timeout: Duration?) async throws -> RESPValue {
+        guard configuration.url.isSentinel else { return try await sendOnce(command, timeout: timeout) }
+        do {
+            return try await sendOnce(command, timeout: timeout)
+        } catch let error as RedisError where error.code == .serverError && error.message.contains(Self.readOnlyText) {
+            // The primary this connection reached was demoted by a failover: reconnect through the sentinels.
+            dropChannel()
+            throw error
+        }
+    }
+
+    /// What a replica answers a write with, alone or inside a script's error.
+    static let readOnlyText = "READONLY You can't write against a read only replica"
+
+    private func sendOnce(_ command: RedisCommand, timeout: Duration?) async throws -> RESPValue {
         let connected = try await connection()
         let deadline = timeout.map { NIODeadline.now() + $0.timeAmount }
         let bytes = command.bytes
@@ -118,7 +132,9 @@ public final class RedisConnection: RedisCommandable, Sendable {
     /// - Throws: `RedisError` — `timeout` or `connectionClosed` for the batch as a whole.
     public func pipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
         if commands.isEmpty { return [] }
-        return try await RedisMetrics.measure { try await sendPipeline(commands) }
+        let replies = try await RedisMetrics.measure { try await sendPipeline(commands) }
+        if configuration.url.isSentinel, replies.contains(where: { $0.isReadOnlyError }) { dropChannel() }
+        return replies
     }
 
     private func sendPipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
@@ -228,7 +244,7 @@ public final class RedisConnection: RedisCommandable, Sendable {
         } else {
             start = eventLoop.makeSucceededVoidFuture()
         }
-        let future = start.flatMap { self.openChannel(attempt: failures) }.flatMap { connected in
+        let future = start.flatMap { self.resolveEndpoint(attempt: failures) }.flatMap { self.openChannel(endpoint: $0) }.flatMap { connected in
             self.handshake(connected).map { connected }
         }
         future.whenComplete { result in
@@ -285,9 +301,21 @@ public final class RedisConnection: RedisCommandable, Sendable {
         return .nanoseconds(Int64.random(in: 0...ceiling, using: &generator))
     }
 
-    private func openChannel(attempt: Int) -> EventLoopFuture<Connected> {
+    /// Where the `attempt`-th connect in a row goes: the URL's server, a cluster's seeds in turn, or the primary
+    /// the sentinels name now.
+    private func resolveEndpoint(attempt: Int) -> EventLoopFuture<RedisURL.Endpoint> {
+        guard configuration.url.isSentinel else {
+            return eventLoop.makeSucceededFuture(configuration.url.endpoint(forAttempt: attempt))
+        }
         let configuration = self.configuration
-        let endpoint = configuration.url.endpoint(forAttempt: attempt)
+        let eventLoop = self.eventLoop
+        return eventLoop.makeFutureWithTask {
+            try await RedisSentinel.primary(of: configuration, attempt: attempt, eventLoop: eventLoop)
+        }
+    }
+
+    private func openChannel(endpoint: RedisURL.Endpoint) -> EventLoopFuture<Connected> {
+        let configuration = self.configuration
         let onPush = self.onPush
         let eventLoop = self.eventLoop
         let sslContext: NIOSSLContext?
@@ -415,6 +443,9 @@ public final class RedisConnection: RedisCommandable, Sendable {
         if pushOnly {
             handshakeCommands.append(RedisCommand("PING"))
         }
+        // Through Sentinel: the node must still be the primary (a demoted one answers `slave`).
+        let checkRole = url.isSentinel
+        if checkRole { handshakeCommands.append(RedisCommand("ROLE")) }
         let commands = handshakeCommands
         if commands.isEmpty { return connected.channel.eventLoop.makeSucceededVoidFuture() }
         let promise = connected.channel.eventLoop.makePromise(of: [RESPValue].self)
@@ -439,6 +470,10 @@ public final class RedisConnection: RedisCommandable, Sendable {
                     throw RedisError(.authenticationFailed, message)
                 }
                 throw RedisError(.serverError, message)
+            }
+            if checkRole, replies.last?.array?.first?.string != "master" {
+                connected.channel.close(promise: nil)
+                throw RedisError(.connectionClosed, "the node Sentinel named is not a primary (yet): failover in progress")
             }
             if self.pushOnly {
                 let handler = connected.handler.value
@@ -475,5 +510,13 @@ extension String {
         if contains(":") { return true }
         let parts = split(separator: ".")
         return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }
+    }
+}
+
+extension RESPValue {
+    /// A `READONLY` error reply, also from inside a script: the node is a replica.
+    var isReadOnlyError: Bool {
+        if case .error(let text) = self { return String(buffer: text).contains(RedisConnection.readOnlyText) }
+        return false
     }
 }

@@ -10,6 +10,10 @@
 /// - `redis+cluster://[user:password@]host:port[,host:port…]` and `rediss+cluster://…` — a Redis Cluster, learnt
 ///   from any of the seed nodes listed (``clusterSeeds``); credentials and TLS apply to every node, and the
 ///   database is always 0.
+/// - `redis+sentinel://[user:password@]sentinel:port[,sentinel:port…]/mastername[?db=N]` and
+///   `rediss+sentinel://…` — the primary that Redis Sentinel names for `mastername`, asked of the sentinels in turn
+///   before each connect; credentials and TLS are the data nodes'. Sentinels that need their own credentials take
+///   `sentinel_username=` and `sentinel_password=` in the query.
 ///
 /// ``description`` masks the password, so a `RedisURL` is safe to log.
 public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
@@ -40,6 +44,17 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     public var tls: TLS?
     /// The seed nodes of a Redis Cluster (`redis+cluster://`); empty for one server. ``endpoint`` is the first.
     public var clusterSeeds: [Endpoint] = []
+
+    /// The sentinels of a `redis+sentinel://` URL; empty otherwise.
+    public var sentinels: [Endpoint] = []
+    /// The master name the sentinels know the primary by.
+    public var sentinelMaster: String?
+    /// Credentials for the sentinels themselves (`sentinel_username`, `sentinel_password`). Never printed.
+    public var sentinelUsername: String?
+    public var sentinelPassword: String?
+
+    /// Whether this URL names a primary through Redis Sentinel.
+    public var isSentinel: Bool { !sentinels.isEmpty }
 
     /// Whether this URL names a Redis Cluster.
     public var isCluster: Bool { !clusterSeeds.isEmpty }
@@ -93,12 +108,16 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             guard rest.hasPrefix("/"), rest.count > 1 else { throw fail("unix:// needs an absolute socket path") }
             self.init(
                 endpoint: .unixSocket(path: String(rest)), username: username, password: password, database: database)
-        case "redis", "rediss", "redis+cluster", "rediss+cluster":
+        case "redis", "rediss", "redis+cluster", "rediss+cluster", "redis+sentinel", "rediss+sentinel":
+            let sentinel = scheme.hasSuffix("+sentinel")
             var hostPart = rest
+            var masterName: String?
             if let slash = rest.firstIndex(of: "/") {
                 hostPart = rest[..<slash]
                 let dbText = rest[rest.index(after: slash)...]
-                if !dbText.isEmpty {
+                if sentinel {
+                    masterName = dbText.isEmpty ? nil : String(dbText).removingPercentEncoding
+                } else if !dbText.isEmpty {
                     guard let db = Int(dbText), db >= 0 else { throw fail("database must be a non-negative integer") }
                     database = db
                 }
@@ -119,7 +138,8 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             let cluster = scheme.hasSuffix("+cluster")
             let hosts = try hostPart.split(separator: ",", omittingEmptySubsequences: false).map { try Self.parseHost($0) }
             guard let first = hosts.first else { throw fail("missing host") }
-            if hosts.count > 1 && !cluster { throw fail("several hosts need redis+cluster:// (or --redis-cluster)") }
+            if hosts.count > 1 && !cluster && !sentinel { throw fail("several hosts need redis+cluster:// (or --redis-cluster)") }
+            if sentinel && masterName == nil { throw fail("redis+sentinel:// needs the master name as its path (/mymaster)") }
             if cluster && database != 0 { throw fail("a Redis Cluster has database 0 only") }
             var tls: TLS?
             if scheme.hasPrefix("rediss") {
@@ -135,8 +155,14 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             }
             self.init(endpoint: first, username: username, password: password, database: database, tls: tls)
             if cluster { clusterSeeds = hosts }
+            if sentinel {
+                sentinels = hosts
+                sentinelMaster = masterName
+                sentinelUsername = query["sentinel_username"]
+                sentinelPassword = query["sentinel_password"]
+            }
         default:
-            throw fail("unknown scheme '\(scheme)' (use redis://, rediss://, redis+cluster:// or unix://)")
+            throw fail("unknown scheme '\(scheme)' (use redis://, rediss://, redis+cluster://, redis+sentinel:// or unix://)")
         }
     }
 
@@ -178,6 +204,14 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
                 return "\(e)"
             }
             return "\(tls == nil ? "redis" : "rediss")+cluster://\(credentials)\(hosts.joined(separator: ","))"
+        }
+        if isSentinel {
+            let hosts = sentinels.map { e -> String in
+                if case .tcp(let host, let port) = e { return hostText(host, port) }
+                return "\(e)"
+            }
+            return "\(tls == nil ? "redis" : "rediss")+sentinel://\(credentials)\(hosts.joined(separator: ","))/\(sentinelMaster ?? "")?db=\(database)"
+                + (sentinelPassword != nil ? "&sentinel_password=***" : "")
         }
         switch endpoint {
         case .tcp(let host, let port):
