@@ -19,6 +19,25 @@ struct SentinelFailoverTests {
         #expect(throws: RedisError.self) { try RedisURL("redis+sentinel://10.0.0.1:26379") }
     }
 
+    @Test("a replica acknowledgement that does not come: the job is written, the enqueue says notReplicated, a retry under its key makes no second job")
+    func replicaAcknowledgement() async throws {
+        try await withTestNamespace { ns in
+            // The shared test server has no replica: WAIT 1 answers 0.
+            let pool = RedisPool(configuration: try TestEnvironment.redisConfiguration(), size: 1)
+            let queue = JobQueue(
+                redis: pool, namespace: ns, replicaAcknowledgement: .init(replicas: 1, timeout: .milliseconds(20)),
+                logger: TestEnvironment.logger)
+            let job = JobQueue.Job(name: "jobkit.noop", payload: ByteBuffer(), options: EnqueueOptions(idempotencyKey: "k"))
+            for _ in 0..<2 {
+                let error = await #expect(throws: QueueError.self) { try await queue.enqueue(job) }
+                #expect(error?.code == .notReplicated)
+            }
+            #expect(try await queue.counts("default").ready == 1, "written once, however often retried")
+            await #expect(throws: QueueError.self) { try await queue.enqueueBulk([job]) }
+            await pool.close()
+        }
+    }
+
     @Test(
         "SENTINEL FAILOVER mid-run: every accepted job runs, enqueues and the worker carry on against the new primary",
         .timeLimit(.minutes(2)))
@@ -31,7 +50,10 @@ struct SentinelFailoverTests {
         config.commandTimeout = .seconds(5)
         let pool = RedisPool(configuration: config, size: 2)
         let namespace = "sentinel-test"
-        let queue = JobQueue(redis: pool, namespace: namespace, logger: TestEnvironment.logger)
+        // Every enqueue waits for the replica (WAIT 1): an accepted job is on the replica that may take over.
+        let queue = JobQueue(
+            redis: pool, namespace: namespace, replicaAcknowledgement: .init(replicas: 1, timeout: .milliseconds(500)),
+            logger: TestEnvironment.logger)
         // A whole node (heartbeats, lease renewal and reaping), with short timings: a job whose record or completion
         // was refused during the failover goes back to ready when its lease expires, and runs again.
         var worker = WorkerOptions(queues: [.init("default")], concurrency: 4, nodeID: "sentinel-node")

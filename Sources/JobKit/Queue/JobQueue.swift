@@ -17,6 +17,9 @@ public final class JobQueue: Sendable {
     public let maxPayloadBytes: Int
     /// Job-name → queue overrides applied to every enqueue (default: `JOBKIT_ROUTES`, see ``QueueRoutes``).
     public let routes: QueueRoutes
+    /// When set, an enqueue returns only after this many replicas have the job (`WAIT`), else fails with
+    /// `notReplicated`: with Redis Sentinel, a job the old primary accepted just before a failover is otherwise lost.
+    public let replicaAcknowledgement: ReplicaAcknowledgement?
     let logger: Logger
     private let knownQueues = Mutex<Set<String>>([])
     let listener: QueueEventListener
@@ -26,11 +29,13 @@ public final class JobQueue: Sendable {
     ///   - namespace: prefix of every key (default `jobkit`).
     ///   - maxPayloadBytes: larger payloads are refused at enqueue (default 512 KiB).
     ///   - routes: job-name → queue overrides (default: this process's `JOBKIT_ROUTES`).
+    ///   - replicaAcknowledgement: replicas that must confirm each enqueue (default none, as Redis).
     public init(
         redis: RedisPool, namespace: String = "jobkit", maxPayloadBytes: Int = 512 * 1024, routes: QueueRoutes = .environment,
-        logger: Logger = Logger(label: "jobkit.queue")
+        replicaAcknowledgement: ReplicaAcknowledgement? = nil, logger: Logger = Logger(label: "jobkit.queue")
     ) {
         self.redis = redis
+        self.replicaAcknowledgement = replicaAcknowledgement
         self.routes = routes
         self.namespace = namespace
         self.maxPayloadBytes = maxPayloadBytes
@@ -102,7 +107,15 @@ public final class JobQueue: Sendable {
         args.reserveCapacity(1 + QueueScripts.enqueueArgumentsPerJob)
         Self.appendArguments(of: job, id: id, trace: trace, to: &args)
         let command = QueueScripts.enqueue.evalsha(keys: [keys(job.options.queue).prefix], arguments: args)
-        let values = try Self.enqueueReply(try await redis.send(command, loading: QueueScripts.enqueue))
+        let values: [RESPValue]
+        if let acknowledgement = replicaAcknowledgement {
+            // The write and its WAIT on one connection: WAIT counts the replicas that have this client's writes.
+            let connection = try await connection(for: keys(job.options.queue).prefix)
+            values = try Self.enqueueReply(try await connection.send(command, loading: QueueScripts.enqueue))
+            try await acknowledgement.await(on: connection, jobs: 1)
+        } else {
+            values = try Self.enqueueReply(try await redis.send(command, loading: QueueScripts.enqueue))
+        }
         return JobHandle(
             id: values.first?.string ?? id, queue: job.options.queue, created: values.count < 2 || values[1].int != 0,
             owner: self)
@@ -137,6 +150,9 @@ public final class JobQueue: Sendable {
         var handles: [JobHandle] = []
         handles.reserveCapacity(jobs.count)
         if redis.isCluster {
+            if replicaAcknowledgement != nil {
+                throw QueueError(.invalidOptions, "replica acknowledgement on a Redis Cluster is for single enqueues, not enqueueBulk")
+            }
             // A cluster splits each chunk's pipeline per primary (and follows redirects); chunks go one by one.
             var start = 0
             while start < jobs.count {
@@ -163,6 +179,7 @@ public final class JobQueue: Sendable {
         if let (previous, replies) = inFlight {
             handles += try await interpret(previous, replies: try await replies.get(), on: connection)
         }
+        try await replicaAcknowledgement?.await(on: connection, jobs: handles.count)
         return handles
     }
 
@@ -184,8 +201,12 @@ public final class JobQueue: Sendable {
         let prepared = try prepare([job][...], trace: trace)
         let queue = job.options.queue
         let read = RedisCommand("HGETALL", keys(queue).job(prepared.ids[0]))
-        let replies = try await redis.pipeline(prepared.commands + [read], loading: [QueueScripts.enqueue])
-        let handle = try await interpret(prepared, replies: Array(replies.prefix(prepared.commands.count)), on: redis)[0]
+        // With a replica acknowledgement, the write and its WAIT go on one connection.
+        let connection = replicaAcknowledgement == nil ? nil : try await connection(for: keys(queue).prefix)
+        let client: any RedisCommandable = connection ?? redis
+        let replies = try await client.pipeline(prepared.commands + [read], loading: [QueueScripts.enqueue])
+        let handle = try await interpret(prepared, replies: Array(replies.prefix(prepared.commands.count)), on: client)[0]
+        if let connection { try await replicaAcknowledgement?.await(on: connection, jobs: 1) }
         if handle.created, let record = JobRecord(id: handle.id, queue: queue, hash: replies[prepared.commands.count]) {
             return (handle, record)
         }
@@ -286,6 +307,12 @@ public final class JobQueue: Sendable {
         return zip(prepared.jobs, zip(ids, created)).map {
             JobHandle(id: $1.0, queue: $0.options.queue, created: $1.1, owner: self)
         }
+    }
+
+    /// One connection to the server that holds `key`: the pool's own, or on a cluster the key's primary's.
+    private func connection(for key: String) async throws -> RedisConnection {
+        guard let cluster = redis.cluster else { return redis.pick() }
+        return try cluster.pool(try await cluster.primary(forSlot: HashSlot.of(key))).pick()
     }
 
     /// Adds one queue name to the namespace's queue set once per process.

@@ -3,7 +3,7 @@ public struct QueueError: Error, Sendable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         enum Base: String, Sendable {
             case payloadTooLarge, invalidOptions, encodingFailed, jobNotFound, jobFailed, jobCanceled, timeout,
-                unknownQueue, invalidState, unsupportedRedis
+                unknownQueue, invalidState, unsupportedRedis, notReplicated
         }
         let base: Base
         /// The encoded payload is larger than the configured maximum; nothing was enqueued.
@@ -27,6 +27,9 @@ public struct QueueError: Error, Sendable, CustomStringConvertible {
         public static let invalidState = Code(base: .invalidState)
         /// The Redis server is older than ``RedisRequirements/minimumVersion`` (or hides its version).
         public static let unsupportedRedis = Code(base: .unsupportedRedis)
+        /// The jobs were written, but fewer replicas than ``JobQueue/ReplicaAcknowledgement`` asks for confirmed
+        /// them in time: a failover now could lose them. Enqueue again under the same idempotency key.
+        public static let notReplicated = Code(base: .notReplicated)
         public var description: String { base.rawValue }
     }
 

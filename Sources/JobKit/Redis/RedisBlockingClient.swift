@@ -61,17 +61,23 @@ public final class RedisBlockingClient: Sendable {
             return reply.array?.first?.string.map { [$0] } ?? []
         }
         let waits = SlotWaits()
-        return try await withThrowingTaskGroup(of: String?.self) { group in
+        let popped = try await withThrowingTaskGroup(of: String?.self) { group in
             for (slot, slotKeys) in bySlot {
                 group.addTask {
                     defer { waits.finish(slot) }
-                    return try await self.onLane(slot) { connection, node in
-                        let client = try await connection.send(RedisCommand("CLIENT", "ID"), timeout: .seconds(10)).int ?? -1
-                        waits.blocked(slot, on: node, client: client)
-                        let reply = try await connection.sendBlocking(
-                            RedisCommand("BLPOP", strings: slotKeys + [seconds]), timeout: timeout)
-                        return reply
-                    }.array?.first?.string
+                    do {
+                        return try await self.onLane(slot) { connection, node in
+                            let client = try await connection.send(RedisCommand("CLIENT", "ID"), timeout: .seconds(10)).int ?? -1
+                            // Another slot's wait already popped: do not block at all.
+                            guard waits.blocked(slot, on: node, client: client, connection: connection) else { return .null }
+                            return try await connection.sendBlocking(
+                                RedisCommand("BLPOP", strings: slotKeys + [seconds]), timeout: timeout)
+                        }.array?.first?.string
+                    } catch {
+                        // One slot's failure (its node down) does not end the other waits.
+                        waits.failed(error)
+                        return nil
+                    }
                 }
             }
             var popped: [String] = []
@@ -79,15 +85,19 @@ public final class RedisBlockingClient: Sendable {
                 guard let key = result else { continue }
                 popped.append(key)
                 guard popped.count == 1 else { continue }
-                // End the other slots' waits: each is unblocked once its BLPOP is in (a wait whose BLPOP is not
-                // sent yet is retried for a moment).
+                // End the other slots' waits: each is unblocked once its BLPOP is in, however long that takes (its
+                // own timeout bounds it); a wait that has not blocked yet sees the stop and does not.
+                waits.stop()
                 for slot in bySlot.keys {
-                    for _ in 0..<200 {
-                        if waits.isFinished(slot) { break }
-                        if let (node, client) = waits.client(of: slot), client >= 0, let cluster,
-                            (try? await cluster.pool(node).send(RedisCommand("CLIENT", "UNBLOCK", client)))?.int == 1
-                        {
-                            break
+                    while !waits.isFinished(slot) {
+                        if let (node, client, connection) = waits.client(of: slot), client >= 0, let cluster {
+                            let reply = try? await cluster.pool(node).send(RedisCommand("CLIENT", "UNBLOCK", client))
+                            if reply?.int == 1 { break }
+                            if reply == nil || reply?.int == nil {
+                                // No permission for CLIENT UNBLOCK (or no answer): close that wait's connection instead.
+                                connection.dropChannel()
+                                break
+                            }
                         }
                         try? await Task.sleep(for: .milliseconds(1))
                     }
@@ -95,6 +105,8 @@ public final class RedisBlockingClient: Sendable {
             }
             return popped
         }
+        if popped.isEmpty, let error = waits.failure(ifAllOf: bySlot.count) { throw error }
+        return popped
     }
 
     /// Runs `body` on the slot's connection; a redirect, `CLUSTERDOWN`/`TRYAGAIN` or a lost connection re-reads
@@ -113,7 +125,7 @@ public final class RedisBlockingClient: Sendable {
                 let redirected = text.hasPrefix("MOVED") || text.hasPrefix("ASK")
                 let down = text.hasPrefix("CLUSTERDOWN") || text.hasPrefix("TRYAGAIN") || error.code == .connectionClosed
                     || error.code == .timeout
-                guard redirected || down, !isClosed else { throw error }
+                guard redirected || down, !isClosed, !Task.isCancelled else { throw error }
                 _ = try? await cluster.refreshTopology()
                 guard redirected, attempt == 0 else { throw error }
                 attempt += 1
@@ -175,16 +187,28 @@ public final class RedisBlockingClient: Sendable {
 }
 
 /// The waits of one ``RedisBlockingClient/pop(from:waitMilliseconds:)`` over several slots: which client id
-/// blocks on each slot's node, and which waits have ended.
+/// blocks on each slot's node, which waits have ended or failed, and whether a pop already happened.
 private final class SlotWaits: Sendable {
     private struct State {
-        var clients: [Int: (node: ClusterTopology.Node, client: Int)] = [:]
+        var clients: [Int: (node: ClusterTopology.Node, client: Int, connection: RedisConnection)] = [:]
         var finished: Set<Int> = []
+        var errors: [any Error] = []
+        var stopped = false
     }
     private let state = Mutex(State())
 
-    func blocked(_ slot: Int, on node: ClusterTopology.Node, client: Int) { state.withLock { $0.clients[slot] = (node, client) } }
+    /// Records the client about to block on `slot`; false when the pop is already over (then it must not block).
+    func blocked(_ slot: Int, on node: ClusterTopology.Node, client: Int, connection: RedisConnection) -> Bool {
+        state.withLock { s in
+            s.clients[slot] = (node, client, connection)
+            return !s.stopped
+        }
+    }
+    func stop() { state.withLock { $0.stopped = true } }
     func finish(_ slot: Int) { _ = state.withLock { $0.finished.insert(slot) } }
+    func failed(_ error: any Error) { state.withLock { $0.errors.append(error) } }
     func isFinished(_ slot: Int) -> Bool { state.withLock { $0.finished.contains(slot) } }
-    func client(of slot: Int) -> (ClusterTopology.Node, Int)? { state.withLock { $0.clients[slot] } }
+    func client(of slot: Int) -> (ClusterTopology.Node, Int, RedisConnection)? { state.withLock { $0.clients[slot] } }
+    /// The first error, when all `count` waits failed.
+    func failure(ifAllOf count: Int) -> (any Error)? { state.withLock { $0.errors.count >= count ? $0.errors.first : nil } }
 }

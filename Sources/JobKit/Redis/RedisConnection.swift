@@ -84,12 +84,14 @@ public final class RedisConnection: RedisCommandable, Sendable {
 
     /// Sends one command with its own timeout (for blocking commands, longer than their block time).
     public func send(_ command: RedisCommand, timeout: Duration?) async throws -> RESPValue {
-        guard configuration.url.isSentinel else { return try await sendOnce(command, timeout: timeout) }
+        let connected = try await connection()
+        guard configuration.url.isSentinel else { return try await sendOnce(command, timeout: timeout, on: connected) }
         do {
-            return try await sendOnce(command, timeout: timeout)
+            return try await sendOnce(command, timeout: timeout, on: connected)
         } catch let error as RedisError where error.code == .serverError && error.message.contains(Self.readOnlyText) {
-            // The primary this connection reached was demoted by a failover: reconnect through the sentinels.
-            dropChannel()
+            // The primary this connection reached was demoted by a failover: reconnect through the sentinels (unless
+            // another command already did: never close the new channel).
+            dropChannel(ifCurrent: connected.channel)
             throw error
         }
     }
@@ -97,8 +99,7 @@ public final class RedisConnection: RedisCommandable, Sendable {
     /// What a replica answers a write with, alone or inside a script's error.
     static let readOnlyText = "READONLY You can't write against a read only replica"
 
-    private func sendOnce(_ command: RedisCommand, timeout: Duration?) async throws -> RESPValue {
-        let connected = try await connection()
+    private func sendOnce(_ command: RedisCommand, timeout: Duration?, on connected: Connected) async throws -> RESPValue {
         let deadline = timeout.map { NIODeadline.now() + $0.timeAmount }
         let bytes = command.bytes
         return try await withCheckedThrowingContinuation { continuation in
@@ -132,13 +133,13 @@ public final class RedisConnection: RedisCommandable, Sendable {
     /// - Throws: `RedisError` — `timeout` or `connectionClosed` for the batch as a whole.
     public func pipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
         if commands.isEmpty { return [] }
-        let replies = try await RedisMetrics.measure { try await sendPipeline(commands) }
-        if configuration.url.isSentinel, replies.contains(where: { $0.isReadOnlyError }) { dropChannel() }
+        let connected = try await connection()
+        let replies = try await RedisMetrics.measure { try await sendPipeline(commands, on: connected) }
+        if configuration.url.isSentinel, replies.contains(where: { $0.isReadOnlyError }) { dropChannel(ifCurrent: connected.channel) }
         return replies
     }
 
-    private func sendPipeline(_ commands: [RedisCommand]) async throws -> [RESPValue] {
-        let connected = try await connection()
+    private func sendPipeline(_ commands: [RedisCommand], on connected: Connected) async throws -> [RESPValue] {
         let deadline = configuration.commandTimeout.map { NIODeadline.now() + $0.timeAmount }
         let buffers = commands.map(\.bytes)
         return try await withCheckedThrowingContinuation { continuation in
@@ -160,7 +161,11 @@ public final class RedisConnection: RedisCommandable, Sendable {
             let collector = RedisChannelHandler.BatchCollector(count: buffers.count) { promise.completeWith($0) }
             connected.handler.value.enqueueBatch(buffers, collector: collector, deadline: deadline)
         }
-        return promise.futureResult
+        guard configuration.url.isSentinel else { return promise.futureResult }
+        return promise.futureResult.map { replies in
+            if replies.contains(where: { $0.isReadOnlyError }) { self.dropChannel(ifCurrent: connected.channel) }
+            return replies
+        }
     }
 
     /// Writes a command whose replies arrive out of band (pub/sub `SUBSCRIBE`).
@@ -193,8 +198,13 @@ public final class RedisConnection: RedisCommandable, Sendable {
 
     /// Closes the current channel without closing the connection: the next command reconnects.
     func dropChannel() {
+        dropChannel(ifCurrent: nil)
+    }
+
+    /// ``dropChannel()``, but only while `expected` (when given) is still the current channel.
+    func dropChannel(ifCurrent expected: (any Channel)?) {
         let channel: (any Channel)? = state.withLock { state in
-            if case .connected(let c) = state {
+            if case .connected(let c) = state, expected == nil || c.channel === expected {
                 state = .idle(failures: 0, retryAt: nil)
                 return c.channel
             }
@@ -461,7 +471,7 @@ public final class RedisConnection: RedisCommandable, Sendable {
         }
         return promise.futureResult.flatMapThrowing { replies in
             for (command, reply) in zip(commands, replies) {
-                guard case .error(let text) = reply else { continue }
+                guard case .error(let text) = reply, !(checkRole && command.name == "ROLE") else { continue }
                 let message = String(buffer: text)
                 connected.channel.close(promise: nil)
                 if command.name == "AUTH" || (command.name == "HELLO" && url.password != nil)
@@ -471,7 +481,8 @@ public final class RedisConnection: RedisCommandable, Sendable {
                 }
                 throw RedisError(.serverError, message)
             }
-            if checkRole, replies.last?.array?.first?.string != "master" {
+            // A user without `@dangerous` may not run ROLE (NOPERM): then READONLY replies alone find a demoted primary.
+            if checkRole, let role = replies.last, !role.isNoPermission, role.array?.first?.string != "master" {
                 connected.channel.close(promise: nil)
                 throw RedisError(.connectionClosed, "the node Sentinel named is not a primary (yet): failover in progress")
             }
@@ -517,6 +528,14 @@ extension RESPValue {
     /// A `READONLY` error reply, also from inside a script: the node is a replica.
     var isReadOnlyError: Bool {
         if case .error(let text) = self { return String(buffer: text).contains(RedisConnection.readOnlyText) }
+        return false
+    }
+}
+
+extension RESPValue {
+    /// A `NOPERM` error reply: the user's ACL forbids the command.
+    var isNoPermission: Bool {
+        if case .error(let text) = self { return text.readableBytesView.starts(with: "NOPERM".utf8) }
         return false
     }
 }

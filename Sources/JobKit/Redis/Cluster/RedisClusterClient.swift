@@ -245,7 +245,9 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
     }
 
     /// One command, following `MOVED` (which re-reads the whole map once: a resharding moves many slots) and `ASK`.
-    /// A connection failure, `CLUSTERDOWN` or `TRYAGAIN` re-reads the map and tries once more (a failover).
+    /// `CLUSTERDOWN`, or a connect that failed before the command was written, re-reads the map and tries once more
+    /// (a failover); a timeout or a connection lost after writing re-reads the map and throws (the command may have
+    /// run). `TRYAGAIN` is retried for a moment.
     /// Error replies come back as `.error` values.
     func execute(_ command: RedisCommand) async throws -> RESPValue {
         if command.isScriptManagement { return try await broadcast(command) }
@@ -264,9 +266,16 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
                 } else {
                     reply = try await pool(node).pipeline([command])[0]
                 }
-            } catch let error as RedisError where !refreshed && (error.code == .connectionClosed || error.code == .timeout) {
+            } catch let error as RedisError where error.code == .connectionClosed || error.code == .timeout {
+                // The node is gone or unreachable (a failover?): re-read the map. Only a command that was never written
+                // (the connect failed) is sent again; one whose reply was lost may have run, and running a script twice
+                // (an enqueue, a claim) is not ours to decide.
+                let neverSent = error.message.hasPrefix("cannot connect")
+                guard !refreshed else { throw error }
                 refreshed = true
-                node = try target(of: command, in: try await refreshTopology())
+                let topology = try await refreshTopology()
+                guard neverSent else { throw error }
+                node = try target(of: command, in: topology)
                 continue
             }
             if case .error(let text) = reply, text.readableBytesView.starts(with: "TRYAGAIN".utf8), tryAgain < Self.tryAgainAttempts {

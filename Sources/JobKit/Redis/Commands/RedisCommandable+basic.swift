@@ -61,7 +61,12 @@ extension RedisCommandable {
                 let names = keys.compactMap(\.string)
                 if names.isEmpty { continue }
                 if cluster {
-                    deleted += try await server.pipeline(names.map { RedisCommand("UNLINK", $0) }).reduce(0) { $0 + ($1.int ?? 0) }
+                    let replies = try await server.pipeline(names.map { RedisCommand("UNLINK", $0) })
+                    if let failure = replies.first(where: { if case .error = $0 { true } else { false } }), case .error(let text) = failure {
+                        // A key that moved (MOVED after a resharding or failover) is not silently left behind.
+                        throw RedisError(.serverError, "UNLINK: \(String(buffer: text))")
+                    }
+                    deleted += replies.reduce(0) { $0 + ($1.int ?? 0) }
                 } else {
                     deleted += try await del(names)
                 }
