@@ -130,7 +130,7 @@ struct NodeProcessTests {
         }
     }
 
-    @Test("enqueue --wait exits non-zero when the job ends dead; CLI errors are one line")
+    @Test("enqueue --wait exits non-zero when the job ends dead; --wait-replicas without a replica fails; CLI errors are one line")
     func cliExitCodes() async throws {
         try await EngineHarness.with { h in
             let dir = try TestEnvironment.makeTemporaryDirectory("cli")
@@ -155,6 +155,11 @@ struct NodeProcessTests {
                 ["jobs", "list", "--queue", "nope", "--state", "dead", "--namespace", h.namespace], logPath: "\(dir)/q.log")
             #expect(await unknownQueue.process.wait() == 1)
             #expect(unknownQueue.log.contains("unknown queue 'nope'"))
+            // The test servers have no replica: an enqueue that must be confirmed by one fails, and says so.
+            let unreplicated = try JobNodeProcess(
+                ["enqueue", "jobkit.noop", "--wait-replicas", "1", "--namespace", h.namespace], logPath: "\(dir)/wait.log")
+            #expect(await unreplicated.process.wait() == 1)
+            #expect(unreplicated.log.contains("0 of 1 replica(s) confirmed"), "\(unreplicated.log)")
             node.process.signal(SIGTERM)
             #expect(await node.process.wait(timeout: .seconds(30)) == 0)
         }

@@ -17,6 +17,20 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .long, help: "Key namespace.")
     var namespace: String = "jobkit"
 
+    @Option(
+        name: .long,
+        help: "Replicas that must confirm each enqueue (Redis WAIT, 1 s) before it succeeds; 0 (default) waits for none.")
+    var waitReplicas: Int = 0
+
+    func validate() throws {
+        guard waitReplicas >= 0 else { throw ValidationError("--wait-replicas must be 0 or more") }
+    }
+
+    /// `--wait-replicas` as the queue's option (`nil` for 0).
+    var replicaAcknowledgement: JobQueue.ReplicaAcknowledgement? {
+        waitReplicas > 0 ? .init(replicas: waitReplicas) : nil
+    }
+
     var redisURL: String {
         let url = redis ?? ProcessInfo.processInfo.environment["REDIS_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "redis://127.0.0.1:6379"
         guard redisCluster else { return url }
@@ -35,7 +49,9 @@ struct ConnectionOptions: ParsableArguments {
     }
 
     func makeQueue(logger: Logger = CLI.quietLogger) throws -> JobQueue {
-        JobQueue(redis: try makePool(logger: logger), namespace: namespace, routes: try Self.routes(), logger: logger)
+        JobQueue(
+            redis: try makePool(logger: logger), namespace: namespace, routes: try Self.routes(),
+            replicaAcknowledgement: replicaAcknowledgement, logger: logger)
     }
 
     /// This process's `JOBKIT_ROUTES`, strictly: every command refuses routes that do not parse, naming the entry
@@ -54,7 +70,9 @@ struct ConnectionOptions: ParsableArguments {
 
     /// ``makeQueue(logger:)``, after checking the server against `RedisRequirements`.
     func makeCheckedQueue() async throws -> JobQueue {
-        JobQueue(redis: try await makeCheckedPool(), namespace: namespace, routes: try Self.routes(), logger: CLI.quietLogger)
+        JobQueue(
+            redis: try await makeCheckedPool(), namespace: namespace, routes: try Self.routes(),
+            replicaAcknowledgement: replicaAcknowledgement, logger: CLI.quietLogger)
     }
 }
 

@@ -108,7 +108,9 @@ struct RunCommand: AsyncParsableCommand {
             let breakers = BreakerBoard(
                 redis: node.redis, namespace: connection.namespace, nodeID: configuration.worker.nodeID, logger: logger)
             board.board = breakers
-            let queue = JobQueue(redis: node.redis, namespace: connection.namespace, logger: logger)
+            let queue = JobQueue(
+                redis: node.redis, namespace: connection.namespace, replicaAcknowledgement: connection.replicaAcknowledgement,
+                logger: logger)
             if var httpConfiguration {
                 if let database { httpConfiguration.dashboard?.tenants = DashboardTenants(database: database, logger: logger) }
                 let stripeBreaker = await breakers.breaker("stripe", policy: .stripe)

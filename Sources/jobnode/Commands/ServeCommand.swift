@@ -42,7 +42,9 @@ struct ServeCommand: AsyncParsableCommand {
             let redis = RedisPool(configuration: try RedisConfiguration(url: connection.redisURL, clientName: "jobnode-serve", logger: logger), size: poolSize)
             do {
                 try await RedisRequirements.check(redis)
-                let queue = JobQueue(redis: redis, namespace: connection.namespace, routes: try ConnectionOptions.routes(), logger: logger)
+                let queue = JobQueue(
+                    redis: redis, namespace: connection.namespace, routes: try ConnectionOptions.routes(),
+                    replicaAcknowledgement: connection.replicaAcknowledgement, logger: logger)
                 httpConfiguration.extraRoutes +=
                     try PlaidSetup.routes(queue: queue)
                     + StripeRoutes.registrations(
