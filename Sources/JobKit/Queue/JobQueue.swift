@@ -150,15 +150,23 @@ public final class JobQueue: Sendable {
         var handles: [JobHandle] = []
         handles.reserveCapacity(jobs.count)
         if redis.isCluster {
-            if replicaAcknowledgement != nil {
-                throw QueueError(.invalidOptions, "replica acknowledgement on a Redis Cluster is for single enqueues, not enqueueBulk")
-            }
             // A cluster splits each chunk's pipeline per primary (and follows redirects); chunks go one by one.
             var start = 0
             while start < jobs.count {
                 let end = min(jobs.count, start + 1000)
                 let prepared = try prepare(jobs[start..<end], trace: trace)
-                handles += try await interpret(prepared, replies: try await redis.pipeline(prepared.commands), on: redis)
+                if let acknowledgement = replicaAcknowledgement {
+                    // Each queue's call and its WAIT on one connection to the queue's primary.
+                    var replies: [RESPValue] = []
+                    for (queue, command) in zip(prepared.order, prepared.commands) {
+                        let connection = try await connection(for: keys(queue).prefix)
+                        replies.append(try await connection.send(command, loading: QueueScripts.enqueue))
+                        try await acknowledgement.await(on: connection, jobs: prepared.byQueue[queue]?.count ?? 0)
+                    }
+                    handles += try await interpret(prepared, replies: replies, on: redis)
+                } else {
+                    handles += try await interpret(prepared, replies: try await redis.pipeline(prepared.commands), on: redis)
+                }
                 start = end
             }
             return handles

@@ -5,8 +5,8 @@ extension JobQueue {
     /// replica that takes over. With an acknowledgement, ``JobQueue/enqueue(_:)-(Job)`` returns only once
     /// `replicas` replicas have the job, and otherwise throws `QueueError` `notReplicated` (the job was written and
     /// may or may not survive; enqueue it again under the same idempotency key, which never makes a second job).
-    /// It costs one replication round trip per enqueue (per bulk call on one server). Not for `enqueueBulk` on a
-    /// cluster.
+    /// It costs one replication round trip per enqueue (per bulk call on one server; per queue and chunk of 1,000
+    /// jobs on a cluster).
     public struct ReplicaAcknowledgement: Sendable, Hashable {
         public var replicas: Int
         public var timeout: Duration
