@@ -140,11 +140,7 @@ public final class RedisBlockingClient: Sendable {
         let (connection, stale) = try state.withLock { s -> (RedisConnection, RedisConnection?) in
             guard !s.closed else { throw RedisError(.connectionClosed, "connection was closed by the client") }
             if let lane = s.lanes[slot], lane.node == node { return (lane.connection, nil) }
-            var config = cluster.configuration
-            config.clientName = configuration.clientName
-            config.commandTimeout = nil
-            config.url.endpoint = .tcp(host: node.host, port: node.port)
-            let connection = RedisConnection(configuration: config, eventLoop: group.next())
+            let connection = RedisConnection(configuration: configuration.reaching(node), eventLoop: group.next())
             let stale = s.lanes[slot]?.connection
             s.lanes[slot] = Lane(node: node, connection: connection)
             return (connection, stale)

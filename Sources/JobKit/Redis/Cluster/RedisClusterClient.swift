@@ -64,9 +64,7 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
         try state.withLock { s in
             if let pool = s.pools[node] { return pool }
             guard !s.closed else { throw RedisError(.connectionClosed, "the cluster client is closed") }
-            var config = configuration
-            config.url.endpoint = .tcp(host: node.host, port: node.port)
-            let pool = RedisPool(configuration: config, size: poolSize, eventLoopGroup: group)
+            let pool = RedisPool(configuration: configuration.reaching(node), size: poolSize, eventLoopGroup: group)
             s.pools[node] = pool
             return pool
         }
@@ -407,5 +405,16 @@ extension RedisCommand {
             i = view.index(end, offsetBy: 2, limitedBy: view.endIndex) ?? view.endIndex
         }
         return nil
+    }
+}
+
+extension RedisConfiguration {
+    /// These settings (credentials, TLS, timeouts, client name) for a connection to one cluster node alone.
+    func reaching(_ node: ClusterTopology.Node) -> RedisConfiguration {
+        var config = self
+        config.url.clusterSeeds = []
+        config.url.database = 0
+        config.url.endpoint = .tcp(host: node.host, port: node.port)
+        return config
     }
 }

@@ -48,8 +48,9 @@ extension RedisCommandable {
     /// would cross slots).
     @discardableResult
     public func deleteKeys(matching pattern: String) async throws -> Int {
-        let servers = try await (self as? RedisPool)?.keyServers() ?? [self]
-        let cluster = (self as? RedisPool)?.isCluster ?? false
+        let pool = self as? RedisPool
+        let servers = try await pool?.keyServers() ?? [self]
+        let cluster = pool?.isCluster ?? false
         var deleted = 0
         for server in servers {
             var cursor = "0"
