@@ -249,6 +249,8 @@ struct RESPEncoderTests {
         #expect(
             SHA1.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
                 == "84983e441c3bd26ebaae4aa1f95129e5e54670f1")
-        #expect(RedisScript("return 1").sha1 == "e0e1f9fabfc9d4800c877a703b823ac0578ff8db")
+        #expect(SHA1.hex(Array("return 1".utf8)) == "e0e1f9fabfc9d4800c877a703b823ac0578ff8db")
+        let script = RedisScript("return 1")
+        #expect(script.source == RedisScript.slotGuard + "return 1" && script.sha1 == SHA1.hex(Array(script.source.utf8)))
     }
 }

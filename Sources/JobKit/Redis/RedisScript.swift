@@ -5,16 +5,54 @@ import NIOCore
 /// The SHA1 is computed locally when the script is created. If the server answers `NOSCRIPT` (after a
 /// restart, a failover or `SCRIPT FLUSH`), the script is sent once with `EVAL`, which also caches it,
 /// and the call goes on transparently.
+///
+/// Every script starts with ``slotGuard``: on a Redis Cluster whose slot of `KEYS[1]` is being migrated, the
+/// script does nothing and answers `TRYAGAIN`, which the cluster client retries until the migration ends.
 public struct RedisScript: Sendable, Hashable {
-    /// The Lua source.
+    /// The Lua source, ``slotGuard`` included.
     public let source: String
     /// The lowercase hex SHA1 of ``source``, as Redis computes it.
     public let sha1: String
 
-    public init(_ source: String) {
-        self.source = source
+    /// - Parameter body: the script's Lua; ``slotGuard`` is put in front of it.
+    public init(_ body: String) {
+        self.source = Self.slotGuard + body
         self.sha1 = SHA1.hex(Array(source.utf8))
     }
+
+    /// The first lines of every script: refuse to run while the slot of `KEYS[1]` is migrating.
+    ///
+    /// A script builds key names inside its slot (job hashes named by ids it reads), so Redis's own check of the
+    /// declared keys cannot tell whether every key it will touch is on this node. During a migration
+    /// (`CLUSTER SETSLOT … MIGRATING/IMPORTING` and `MIGRATE`), a queue's keys are split between two nodes: a
+    /// script on the target would read the keys still on the source as empty and create keys that `MIGRATE`
+    /// then refuses (`BUSYKEY`); one on the source would fail at the first moved key with its earlier writes
+    /// kept. So before any other command, the script asks about two keys of its slot in one `EXISTS`: the
+    /// first key and a key that never exists. On a stable slot that is an ordinary read. On a slot that is
+    /// `MIGRATING` or `IMPORTING`, Redis refuses a multi-key command with a missing key (`TRYAGAIN` or `ASK`),
+    /// and the script answers `TRYAGAIN` having done nothing. On one server the check costs one `EXISTS`.
+    /// Keyless scripts, and first keys whose slot the probe key could not share (a `}` without a hash tag),
+    /// skip it.
+    public static let slotGuard = """
+        do
+          local k = KEYS[1]
+          if k then
+            local tag = k
+            local o = string.find(k, '{', 1, true)
+            if o then
+              local c = string.find(k, '}', o + 1, true)
+              if c and c > o + 1 then tag = string.sub(k, o + 1, c - 1) end
+            end
+            if tag ~= k or not string.find(k, '}', 1, true) then
+              local r = redis.pcall('EXISTS', k, '{' .. tag .. '}~slot-guard')
+              if type(r) == 'table' and r.err then
+                return redis.error_reply('TRYAGAIN the slot of ' .. k .. ' is migrating; the script did nothing')
+              end
+            end
+          end
+        end
+
+        """
 
     /// The `EVALSHA` command for these keys and arguments.
     public func evalsha(keys: [String], arguments: [any RESPArgument]) -> RedisCommand {

@@ -29,12 +29,17 @@ public enum DiagnosticJobs {
         public var times: Int
         public init(times: Int) { self.times = times }
     }
-    /// `jobkit.record {"key": K}`: appends `"<job id>:<attempt>"` to the list `<namespace>:diag:<K>` (at most
-    /// 1,000,000 entries, expiring 24 h after the last append).
+    /// `jobkit.record {"key": K, "fail": N}`: appends `"<job id>:<attempt>"` to the list `<namespace>:diag:<K>`
+    /// (at most 1,000,000 entries, expiring 24 h after the last append); then, when `fail` is given, fails
+    /// attempts up to N (each recorded first), so that a soak counts a job's runs, failed ones included.
     public struct Record: JobPayload {
         public static let jobName = "jobkit.record"
         public var key: String
-        public init(key: String) { self.key = key }
+        public var fail: Int?
+        public init(key: String, fail: Int? = nil) {
+            self.key = key
+            self.fail = fail
+        }
     }
 
     /// The error `jobkit.fail` throws.
@@ -77,6 +82,7 @@ public enum DiagnosticJobs {
                 RedisCommand("PEXPIRE", key, 86_400_000),
             ])
             if case .error(let text) = replies[0] { throw RedisError(.serverError, String(buffer: text)) }
+            if let fail = job.fail, context.attempt <= fail { throw DeliberateFailure(attempt: context.attempt) }
         }
     }
 }

@@ -26,10 +26,12 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
     /// How old the slot map may get before a command re-reads it (in the background), besides the re-reads
     /// that errors and redirects cause.
     public static let refreshInterval: Duration = .seconds(30)
-    /// How often, and how far apart, a command that met `TRYAGAIN` (keys of a slot split between two nodes while
-    /// it migrates) is tried again.
-    static let tryAgainAttempts = 50
-    static let tryAgainDelay: Duration = .milliseconds(10)
+    /// How long a command that met `TRYAGAIN` (its slot is migrating: a multi-key command whose keys are split
+    /// between two nodes, or a script's slot guard) is tried again before it fails, and the first and longest
+    /// pause between tries. A command that answered `TRYAGAIN` did not run, so sending it again is safe.
+    public static let tryAgainBudget: Duration = .seconds(20)
+    static let tryAgainDelay: Duration = .milliseconds(5)
+    static let tryAgainMaxDelay: Duration = .milliseconds(200)
 
     private struct State {
         var topology: ClusterTopology?
@@ -186,9 +188,9 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
             start = i + 1
         }
         if start < commands.count { try await send(segment: start..<commands.count, of: commands, into: &replies) }
-        // Commands that met a redirect (a slot that moved since the map was read) run again after one re-read of
-        // the whole map, one by one.
-        let redirected = replies.indices.filter { replies[$0].clusterRedirect != nil }
+        // Commands that met a redirect (a slot that moved since the map was read) or `TRYAGAIN` (a slot migrating;
+        // the command did nothing) run again, one by one, after one re-read of the whole map for a `MOVED`.
+        let redirected = replies.indices.filter { replies[$0].clusterRedirect != nil || replies[$0].isTryAgain }
         if !redirected.isEmpty {
             if redirected.contains(where: { if case .moved = replies[$0].clusterRedirect { true } else { false } }) {
                 _ = try? await refreshTopology()
@@ -245,14 +247,15 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
     /// One command, following `MOVED` (which re-reads the whole map once: a resharding moves many slots) and `ASK`.
     /// `CLUSTERDOWN`, or a connect that failed before the command was written, re-reads the map and tries once more
     /// (a failover); a timeout or a connection lost after writing re-reads the map and throws (the command may have
-    /// run). `TRYAGAIN` is retried for a moment.
+    /// run). `TRYAGAIN` is retried, backing off, for up to ``tryAgainBudget``.
     /// Error replies come back as `.error` values.
     func execute(_ command: RedisCommand) async throws -> RESPValue {
         if command.isScriptManagement { return try await broadcast(command) }
         var node = try target(of: command, in: try await currentTopology())
         var asking = false
         var refreshed = false
-        var tryAgain = 0
+        var tryAgainSince: ContinuousClock.Instant?
+        var tryAgainDelay = Self.tryAgainDelay
         var redirects = 0
         while redirects <= Self.maxRedirects {
             let reply: RESPValue
@@ -276,14 +279,17 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
                 node = try target(of: command, in: topology)
                 continue
             }
-            if case .error(let text) = reply, text.readableBytesView.starts(with: "TRYAGAIN".utf8), tryAgain < Self.tryAgainAttempts {
-                // A multi-key command whose keys are split by a slot migration in progress: the migration ends
-                // soon, so wait a moment and send it again where the map says.
-                tryAgain += 1
-                try await Task.sleep(for: Self.tryAgainDelay)
-                if tryAgain % 10 == 0 { _ = try? await refreshTopology() }
+            if reply.isTryAgain, ContinuousClock.now < (tryAgainSince ?? .now) + Self.tryAgainBudget {
+                // The slot is migrating and the command did nothing: wait, backing off, and send it again where
+                // the map says (the source answers `ASK` again until the slot's keys have moved). The redirects
+                // of each try count afresh; the budget bounds the whole.
+                if tryAgainSince == nil { tryAgainSince = .now }
+                try await Task.sleep(for: tryAgainDelay)
+                tryAgainDelay = min(tryAgainDelay * 2, Self.tryAgainMaxDelay)
+                if tryAgainDelay == Self.tryAgainMaxDelay { _ = try? await refreshTopology() }
                 node = try target(of: command, in: try await currentTopology())
                 asking = false
+                redirects = 0
                 continue
             }
             if case .error(let text) = reply, !refreshed, text.readableBytesView.starts(with: "CLUSTERDOWN".utf8) {
@@ -340,6 +346,14 @@ extension RESPValue {
         case "ASK": return .ask(slot: slot, to: node)
         default: return nil
         }
+    }
+}
+
+extension RESPValue {
+    /// A `TRYAGAIN` error reply: the command's slot is migrating and the command did nothing.
+    var isTryAgain: Bool {
+        guard case .error(let text) = self else { return false }
+        return text.readableBytesView.starts(with: "TRYAGAIN".utf8)
     }
 }
 
