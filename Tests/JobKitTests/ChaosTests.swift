@@ -58,7 +58,7 @@ struct ChaosTests {
         case restartRedis = "restart Redis (SIGTERM, AOF)"
         case cutConnections = "cut a node's connections"
         case delayReplies = "delay a node's replies (250 ms, 4 s)"
-        case stepClock = "step a node's clock (±1 h)"
+        case stepClock = "step a node's wall clock (±1 h)"
     }
 
     /// One row of the table.
@@ -71,7 +71,7 @@ struct ChaosTests {
         var lastBack = "-"
     }
 
-    /// A `jobnode run` process behind its own proxy; the clock of node 0 can be stepped (libfaketime).
+    /// A `jobnode run` process behind its own proxy; the wall clock of node 0 can be stepped (`scripts/lib/clockstep.c`).
     final class ChaosNode: @unchecked Sendable {
         // Invariant: used by the controller task alone.
         let index: Int
@@ -81,30 +81,31 @@ struct ChaosTests {
         var process: ChildProcess
         var starts = 0
 
-        init(index: Int, proxy: FaultProxy, directory: String, clockFile: String?, concurrency: Int) throws {
+        let shim: String?
+
+        init(index: Int, proxy: FaultProxy, directory: String, clockFile: String?, shim: String?, concurrency: Int) throws {
             self.index = index
             self.proxy = proxy
             self.directory = directory
             self.clockFile = clockFile
-            self.process = try Self.start(index: index, proxy: proxy, directory: directory, clockFile: clockFile, concurrency: concurrency, run: 0)
+            self.shim = shim
+            self.process = try Self.start(
+                index: index, proxy: proxy, directory: directory, clockFile: clockFile, shim: shim, concurrency: concurrency, run: 0)
         }
 
-        static func start(index: Int, proxy: FaultProxy, directory: String, clockFile: String?, concurrency: Int, run: Int) throws -> ChildProcess {
+        static func start(
+            index: Int, proxy: FaultProxy, directory: String, clockFile: String?, shim: String?, concurrency: Int, run: Int
+        ) throws -> ChildProcess {
             var environment = ProcessInfo.processInfo.environment
             environment["REDIS_URL"] = proxy.url
-            if let clockFile {
-                environment["LD_PRELOAD"] = ChaosTests.fakeTime
-                environment["FAKETIME_TIMESTAMP_FILE"] = clockFile
-                environment["FAKETIME_CACHE_DURATION"] = "1"
-                // A wall-clock step (as NTP makes one): the monotonic clock goes on undisturbed.
-                environment["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+            if let clockFile, let shim {
+                // scripts/lib/clockstep.c: the wall clock moves by the file's seconds; the monotonic clocks do not.
+                environment["LD_PRELOAD"] = shim
+                environment["JK_CLOCK_OFFSET_FILE"] = clockFile
             }
-            // Under libfaketime, a `jobnode` that is exec'd straight from this process loses its arguments (they
-            // arrive intact through one more fork): the clock node runs under `timeout`, and ``pid`` finds its child.
-            let binary = try TestEnvironment.jobnodeBinary()
             return try ChildProcess(
-                clockFile == nil ? binary : "/usr/bin/timeout",
-                (clockFile == nil ? [] : ["-s", "KILL", "86400", binary]) + [
+                try TestEnvironment.jobnodeBinary(),
+                [
                     "run", "--namespace", ChaosTests.namespace, "--queues", "probe,chaos", "--strict", "--concurrency", "\(concurrency)",
                     "--name", "chaos-\(index)", "--lease", "6s", "--heartbeat", "500ms", "--dead-node-timeout", "3s",
                     "--reap-interval", "500ms", "--grace", "2s", "--no-scheduler", "--log-level", Settings().logLevel,
@@ -112,32 +113,35 @@ struct ChaosTests {
                 outputPath: "\(directory)/node-\(index)-\(run).log", environment: environment)
         }
 
-        /// The `jobnode` process's id (the wrapper's child for the clock node), waiting briefly for the fork.
-        func pid() async -> Int {
-            guard clockFile != nil else { return Int(process.pid) }
-            for _ in 0..<200 {
-                let children = (try? String(contentsOfFile: "/proc/\(process.pid)/task/\(process.pid)/children", encoding: .utf8)) ?? ""
-                if let child = children.split(separator: " ").first.flatMap({ Int($0) }) { return child }
-                try? await Task.sleep(for: .milliseconds(10))
-            }
-            return Int(process.pid)
-        }
+        /// The `jobnode` process's id.
+        func pid() async -> Int { Int(process.pid) }
 
-        /// `kill -9` of the `jobnode` process itself.
+        /// `kill -9` of the `jobnode` process.
         func kill() async {
-            let pid = await pid()
-            Glibc.kill(pid_t(pid), SIGKILL)
+            process.signal(SIGKILL)
             _ = await process.wait(timeout: .seconds(10))
         }
 
         func restart(concurrency: Int) throws {
             starts += 1
-            process = try Self.start(index: index, proxy: proxy, directory: directory, clockFile: clockFile, concurrency: concurrency, run: starts)
+            process = try Self.start(
+                index: index, proxy: proxy, directory: directory, clockFile: clockFile, shim: shim, concurrency: concurrency, run: starts)
         }
     }
 
     static let namespace = "chaos"
-    static let fakeTime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+
+    /// Builds `scripts/lib/clockstep.c` into a shared object with the system's C compiler (`cc`, else a
+    /// `clang`); `nil` (and the clock step skipped, saying so) without one.
+    static func buildClockShim(in dir: String) async -> String? {
+        let source = FileManager.default.currentDirectoryPath + "/scripts/lib/clockstep.c"
+        for compiler in ["/usr/bin/cc", "/usr/bin/clang", "/opt/swift/usr/bin/clang"] where FileManager.default.isExecutableFile(atPath: compiler) {
+            let output = "\(dir)/clockstep.so"
+            guard let process = try? ChildProcess(compiler, ["-shared", "-fPIC", "-O2", "-o", output, source, "-ldl"]) else { continue }
+            if await process.wait(timeout: .seconds(60)) == 0 { return output }
+        }
+        return nil
+    }
 
     @Test("the chaos soak: every job terminal, none lost, runs beyond one per attempt within the bound", .timeLimit(.minutes(60)))
     func soak() async throws {
@@ -148,25 +152,18 @@ struct ChaosTests {
         let direct = RedisPool(configuration: try RedisConfiguration(url: redis.url, logger: TestEnvironment.logger), size: 2)
         let queue = JobQueue(redis: direct, namespace: Self.namespace, logger: TestEnvironment.logger)
         let registry = NodeRegistry(redis: direct, namespace: Self.namespace)
-        let canStepClock = FileManager.default.fileExists(atPath: Self.fakeTime)
+        let shim = await Self.buildClockShim(in: dir)
         var nodes: [ChaosNode] = []
         for i in 0..<settings.nodes {
-            let clockFile = i == 0 && canStepClock ? "\(dir)/clock-\(i)" : nil
-            if let clockFile { try "+0".write(toFile: clockFile, atomically: true, encoding: .utf8) }
+            let clockFile = i == 0 && shim != nil ? "\(dir)/clock-\(i)" : nil
+            if let clockFile { try "0".write(toFile: clockFile, atomically: true, encoding: .utf8) }
             nodes.append(
                 try ChaosNode(
                     index: i, proxy: try await FaultProxy(upstreamHost: "127.0.0.1", upstreamPort: redis.port), directory: dir,
-                    clockFile: clockFile, concurrency: settings.concurrency))
+                    clockFile: clockFile, shim: shim, concurrency: settings.concurrency))
         }
         defer {
-            for node in nodes {
-                if let pid = try? String(contentsOfFile: "/proc/\(node.process.pid)/task/\(node.process.pid)/children", encoding: .utf8)
-                    .split(separator: " ").first.flatMap({ pid_t($0) })
-                {
-                    Glibc.kill(pid, SIGKILL)
-                }
-                node.process.signal(SIGKILL)
-            }
+            for node in nodes { node.process.signal(SIGKILL) }
         }
         /// The last lines of every node's logs, for a failure's message.
         func logs() -> String {
@@ -272,10 +269,7 @@ struct ChaosTests {
             let end: ContinuousClock.Instant
             switch fault {
             case .killNode:
-                // The clock node is spared: a `jobnode` restarted under libfaketime (its wrapper shares the faked
-                // clock's state with it) never wakes from its sleeps, which no real clock step does.
-                let killable = nodes.filter { $0.clockFile == nil }
-                let node = killable[Int(rng.next() % UInt64(killable.count))]
+                let node = nodes[Int(rng.next() % UInt64(nodes.count))]
                 target = "node \(node.index)"
                 let pid = await node.pid()
                 gone = try await registry.nodes().first { $0.pid == pid }?.id
@@ -305,11 +299,11 @@ struct ChaosTests {
                 end = .now
             case .stepClock:
                 guard let node = nodes.first(where: { $0.clockFile != nil }), let file = node.clockFile else {
-                    rows.append(Row(fault: fault, target: "skipped: no libfaketime", recovery: .zero, completedBefore: before, lastBack: "-"))
+                    rows.append(Row(fault: fault, target: "skipped: no C compiler for the clock shim", recovery: .zero, completedBefore: before, lastBack: "-"))
                     continue
                 }
                 target = "node \(node.index) \(clockSign > 0 ? "+1 h" : "-1 h")"
-                try (clockSign > 0 ? "+3600" : "-3600").write(toFile: file, atomically: true, encoding: .utf8)
+                try (clockSign > 0 ? "3600" : "-3600").write(toFile: file, atomically: true, encoding: .utf8)
                 clockSign = -clockSign
                 end = .now
             }
@@ -388,7 +382,7 @@ struct ChaosTests {
         if let path = settings.report { try table.write(toFile: path, atomically: true, encoding: .utf8) }
 
         for node in nodes {
-            Glibc.kill(pid_t(await node.pid()), SIGTERM)
+            node.process.signal(SIGTERM)
             _ = await node.process.wait(timeout: .seconds(10))
             await node.proxy.close()
         }

@@ -130,6 +130,43 @@ struct NodeProcessTests {
         }
     }
 
+    @Test("--queue-tags pins a queue to a chosen slot: enqueue, run and queues agree on its keys; a bad pin is refused")
+    func queueTags() async throws {
+        try await EngineHarness.with { h in
+            let dir = try TestEnvironment.makeTemporaryDirectory("tags")
+            // Any slot will do; the queue's own name hashes elsewhere.
+            let slot = 4_242
+            #expect(HashSlot.of("pinned") != slot)
+            let pin = ["--queue-tags", "pinned=@\(slot)", "--namespace", h.namespace]
+            let enqueue = try JobNodeProcess(
+                ["enqueue", "jobkit.record", "--queue", "pinned", "--json", #"{"key":"pin"}"#] + pin, logPath: "\(dir)/enqueue.log")
+            #expect(await enqueue.process.wait() == 0, "\(enqueue.log)")
+            let id = enqueue.log.trimmingCharacters(in: .whitespacesAndNewlines)
+            let tags = try QueueTags.parse("pinned=@\(slot)")
+            let keys = QueueKeys(namespace: h.namespace, queue: "pinned", tags: tags)
+            #expect(keys.prefix == "\(h.namespace):{\(try #require(tags.tag(for: "pinned")))}=pinned:")
+            #expect(HashSlot.of(keys.job(id)) == slot)
+            #expect(try await h.redis.send(RedisCommand("EXISTS", keys.job(id))).int == 1, "the job is under the pinned keys")
+            #expect(try await h.queue.counts("pinned").ready == 0, "and not under the unpinned ones")
+            let run = try JobNodeProcess(["run", "--burst", "--queues", "pinned", "--no-scheduler"] + pin, logPath: "\(dir)/run.log")
+            #expect(await run.process.wait(timeout: .seconds(60)) == 0, "\(run.log)")
+            #expect(try await h.recorded("pin").map { String($0.split(separator: ":")[0]) } == [id], "the pinned node ran it")
+            let queues = try JobNodeProcess(["queues", "list", "--json"] + pin, logPath: "\(dir)/queues.log")
+            #expect(await queues.process.wait() == 0)
+            #expect(queues.log.contains(#""name":"pinned""#) && queues.log.contains(#""completed":1"#), "\(queues.log)")
+            // The variable works as the flag does; a pin that does not parse stops every command with exit 64.
+            let viaEnvironment = try JobNodeProcess(
+                ["jobs", "show", id, "--namespace", h.namespace], logPath: "\(dir)/show.log",
+                extraEnvironment: [QueueTags.variable: "pinned=@\(slot)"])
+            #expect(await viaEnvironment.process.wait() == 0 && viaEnvironment.log.contains("completed"), "\(viaEnvironment.log)")
+            for bad in ["pinned", "pinned=@16384", "pinned=a{b", "pinned=x,pinned=y"] {
+                let refused = try JobNodeProcess(["queues", "--queue-tags", bad, "--namespace", h.namespace], logPath: "\(dir)/bad.log")
+                #expect(await refused.process.wait() == 64, "\(bad): \(refused.log)")
+                #expect(refused.log.contains("JOBKIT_QUEUE_TAGS"), "\(bad): \(refused.log)")
+            }
+        }
+    }
+
     @Test("enqueue --wait exits non-zero when the job ends dead; --wait-replicas without a replica fails; CLI errors are one line")
     func cliExitCodes() async throws {
         try await EngineHarness.with { h in

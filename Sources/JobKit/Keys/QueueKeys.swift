@@ -3,13 +3,20 @@
 public struct QueueKeys: Sendable, Hashable {
     public let namespace: String
     public let queue: String
-    /// `<namespace>:{<queue>}:` — the prefix scripts build job keys from.
+    /// `<namespace>:{<queue>}:` — the prefix scripts build job keys from; `<namespace>:{<tag>}=<queue>:` for a
+    /// queue pinned to a tag (``QueueTags``).
     public let prefix: String
 
-    public init(namespace: String, queue: String) {
+    /// The keys of `queue`, pinned as `tags` says (by default this process's `JOBKIT_QUEUE_TAGS`).
+    public init(namespace: String, queue: String, tags: QueueTags = .environment) {
         self.namespace = namespace
         self.queue = queue
-        self.prefix = "\(namespace):{\(queue)}:"
+        if let tag = tags.tag(for: queue) {
+            // `=` never follows an unpinned queue's `}`, so a pinned queue's keys meet no other queue's.
+            self.prefix = "\(namespace):{\(tag)}=\(queue):"
+        } else {
+            self.prefix = "\(namespace):{\(queue)}:"
+        }
     }
 
     /// ZSET of waiting job ids; score = priority band then enqueue sequence.

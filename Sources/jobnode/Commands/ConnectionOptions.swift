@@ -22,8 +22,22 @@ struct ConnectionOptions: ParsableArguments {
         help: "Replicas that must confirm each enqueue (Redis WAIT, 1 s) before it succeeds; 0 (default) waits for none.")
     var waitReplicas: Int = 0
 
+    @Option(
+        name: .customLong("queue-tags"),
+        help: "Pin queues to Redis Cluster slots: queue=tag or queue=@slot, comma-separated (default: $JOBKIT_QUEUE_TAGS).")
+    var queueTags: String?
+
     func validate() throws {
         guard waitReplicas >= 0 else { throw ValidationError("--wait-replicas must be 0 or more") }
+        // Strictly, as with JOBKIT_ROUTES: a process that silently dropped its pins would use other keys than its
+        // peers. The flag becomes this process's JOBKIT_QUEUE_TAGS before any key is built.
+        let text = queueTags ?? ProcessInfo.processInfo.environment[QueueTags.variable] ?? ""
+        do {
+            _ = try QueueTags.parse(text)
+        } catch let error as QueueError {
+            throw ValidationError(error.message)
+        }
+        if let queueTags { setenv(QueueTags.variable, queueTags, 1) }
     }
 
     /// `--wait-replicas` as the queue's option (`nil` for 0).
