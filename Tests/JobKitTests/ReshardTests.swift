@@ -63,6 +63,10 @@ struct ReshardTests {
                 i += 1
             }
         }
+        defer {
+            producer.cancel()
+            run.cancel()
+        }
         func recorded() async throws -> [String] {
             (try await pool.send(RedisCommand("LRANGE", recordKey, 0, -1)).array ?? []).compactMap(\.string)
         }
@@ -93,7 +97,7 @@ struct ReshardTests {
             if batch.isEmpty { break }
             let reply = try await admin.pool(source).send(
                 RedisCommand("MIGRATE", arguments: [target.host, target.port, "", 0, 5000, "KEYS"] + batch.map { $0 as any RESPArgument }))
-            #expect(reply.string == "OK", "MIGRATE: \(reply)")
+            try #require(reply.string == "OK", "MIGRATE: \(reply)")
             moved += batch.count
             try await Task.sleep(for: .milliseconds(3))
         }
@@ -128,6 +132,8 @@ struct ReshardTests {
         #expect(try await admin.refreshTopology().primary(for: slot) == target)
         // The window was real: keys moved while the producer was enqueuing (each enqueue awaited).
         #expect(moved >= 1_500 && readyAtStart >= 500, "moved \(moved) keys; \(readyAtStart) jobs ready when the migration began")
+        // An enqueue met the migration and waited for it (TRYAGAIN, retried) instead of failing.
+        #expect(longestEnqueue.withLock { $0 } >= .milliseconds(100), "no enqueue waited: \(longestEnqueue.withLock { $0 })")
         print(
             "reshard: \(all.count) jobs, \(moved) keys moved, \(readyAtStart) ready at the start, \(enqueuedDuring) enqueued during the migration (\(migration)), longest enqueue \(longestEnqueue.withLock { $0 }), \(entries.count) runs"
         )

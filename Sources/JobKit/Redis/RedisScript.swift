@@ -28,25 +28,32 @@ public struct RedisScript: Sendable, Hashable {
     /// script on the target would read the keys still on the source as empty and create keys that `MIGRATE`
     /// then refuses (`BUSYKEY`); one on the source would fail at the first moved key with its earlier writes
     /// kept. So before any other command, the script asks about two keys of its slot in one `EXISTS`: the
-    /// first key and a key that never exists. On a stable slot that is an ordinary read. On a slot that is
-    /// `MIGRATING` or `IMPORTING`, Redis refuses a multi-key command with a missing key (`TRYAGAIN` or `ASK`),
-    /// and the script answers `TRYAGAIN` having done nothing. On one server the check costs one `EXISTS`.
-    /// Keyless scripts, and first keys whose slot the probe key could not share (a `}` without a hash tag),
-    /// skip it.
+    /// first key and a key that never exists (the first key up to its hash tag, then `~slot-guard`, so that
+    /// an ACL key pattern on the namespace covers it). On a stable slot that is an ordinary read. On a slot
+    /// that is `MIGRATING` or `IMPORTING`, Redis refuses a multi-key command with a missing key (`TRYAGAIN` or
+    /// `ASK`), and the script answers `TRYAGAIN` having done nothing; any other error (`NOPERM`) is returned as
+    /// it is. On one server the check costs one `EXISTS`. Keyless scripts, an empty first key, and first keys
+    /// whose slot the probe key could not share (a `}` without a hash tag) skip it.
     public static let slotGuard = """
         do
           local k = KEYS[1]
-          if k then
-            local tag = k
+          if k and k ~= '' then
+            local probe
             local o = string.find(k, '{', 1, true)
-            if o then
-              local c = string.find(k, '}', o + 1, true)
-              if c and c > o + 1 then tag = string.sub(k, o + 1, c - 1) end
+            local c = o and string.find(k, '}', o + 1, true)
+            if c and c > o + 1 then
+              probe = string.sub(k, 1, c) .. '~slot-guard'
+            elseif not string.find(k, '}', 1, true) then
+              probe = '{' .. k .. '}~slot-guard'
             end
-            if tag ~= k or not string.find(k, '}', 1, true) then
-              local r = redis.pcall('EXISTS', k, '{' .. tag .. '}~slot-guard')
+            if probe then
+              local r = redis.pcall('EXISTS', k, probe)
               if type(r) == 'table' and r.err then
-                return redis.error_reply('TRYAGAIN the slot of ' .. k .. ' is migrating; the script did nothing')
+                local e = r.err
+                if string.find(e, '^ASK') or string.find(e, '^TRYAGAIN') or string.find(e, '^MOVED') or string.find(e, 'non local key', 1, true) then
+                  return redis.error_reply('TRYAGAIN the slot of ' .. k .. ' is migrating; the script did nothing')
+                end
+                return r
               end
             end
           end

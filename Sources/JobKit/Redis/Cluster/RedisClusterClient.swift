@@ -256,6 +256,7 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
         var refreshed = false
         var tryAgainSince: ContinuousClock.Instant?
         var tryAgainDelay = Self.tryAgainDelay
+        var tryAgainRefreshed = ContinuousClock.now
         var redirects = 0
         while redirects <= Self.maxRedirects {
             let reply: RESPValue
@@ -286,7 +287,11 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
                 if tryAgainSince == nil { tryAgainSince = .now }
                 try await Task.sleep(for: tryAgainDelay)
                 tryAgainDelay = min(tryAgainDelay * 2, Self.tryAgainMaxDelay)
-                if tryAgainDelay == Self.tryAgainMaxDelay { _ = try? await refreshTopology() }
+                // A long migration: re-read the map about once a second (the slot may have moved meanwhile).
+                if tryAgainDelay == Self.tryAgainMaxDelay, ContinuousClock.now - tryAgainRefreshed >= .seconds(1) {
+                    tryAgainRefreshed = .now
+                    _ = try? await refreshTopology()
+                }
                 node = try target(of: command, in: try await currentTopology())
                 asking = false
                 redirects = 0
