@@ -79,58 +79,51 @@ struct ChaosTests {
         let index: Int
         let proxy: FaultProxy
         let directory: String
-        let clockFile: String?
-        var process: ChildProcess
-        var starts = 0
+        /// The file of node 0's clock offset, with the shim that reads it.
+        let clock: (file: String, shim: String)?
+        let settings: Settings
+        private(set) var process: ChildProcess!
+        private var starts = 0
 
-        let shim: String?
-
-        init(index: Int, proxy: FaultProxy, directory: String, clockFile: String?, shim: String?, concurrency: Int) throws {
+        init(index: Int, proxy: FaultProxy, directory: String, clock: (file: String, shim: String)?, settings: Settings) throws {
             self.index = index
             self.proxy = proxy
             self.directory = directory
-            self.clockFile = clockFile
-            self.shim = shim
-            self.process = try Self.start(
-                index: index, proxy: proxy, directory: directory, clockFile: clockFile, shim: shim, concurrency: concurrency, run: 0)
+            self.clock = clock
+            self.settings = settings
+            try start()
         }
 
-        static func start(
-            index: Int, proxy: FaultProxy, directory: String, clockFile: String?, shim: String?, concurrency: Int, run: Int
-        ) throws -> ChildProcess {
+        /// Starts (again) `jobnode run` for this node: a new process, a new node id, the same name.
+        func start() throws {
             var environment = ProcessInfo.processInfo.environment
             // `JOBKIT_CHAOS_DIRECT=1` (a diagnosis aid): the nodes talk to Redis directly; cuts and delays do nothing.
             environment["REDIS_URL"] =
-                ProcessInfo.processInfo.environment["JOBKIT_CHAOS_DIRECT"] == "1"
-                ? "redis://\(proxy.upstreamHost):\(proxy.upstreamPort)/0" : proxy.url
-            if let clockFile, let shim {
+                environment["JOBKIT_CHAOS_DIRECT"] == "1" ? "redis://\(proxy.upstreamHost):\(proxy.upstreamPort)/0" : proxy.url
+            if let clock {
                 // scripts/lib/clockstep.c: the wall clock moves by the file's seconds; the monotonic clocks do not.
-                environment["LD_PRELOAD"] = shim
-                environment["JK_CLOCK_OFFSET_FILE"] = clockFile
+                environment["LD_PRELOAD"] = clock.shim
+                environment["JK_CLOCK_OFFSET_FILE"] = clock.file
             }
-            return try ChildProcess(
+            process = try ChildProcess(
                 try TestEnvironment.jobnodeBinary(),
                 [
-                    "run", "--namespace", ChaosTests.namespace, "--queues", "probe,chaos", "--strict", "--concurrency", "\(concurrency)",
-                    "--name", "chaos-\(index)", "--lease", "6s", "--heartbeat", "500ms", "--dead-node-timeout", "3s",
-                    "--reap-interval", "500ms", "--grace", "2s", "--no-scheduler", "--log-level", Settings().logLevel,
+                    "run", "--namespace", ChaosTests.namespace, "--queues", "probe,chaos", "--strict",
+                    "--concurrency", "\(settings.concurrency)", "--name", "chaos-\(index)", "--lease", "6s", "--heartbeat", "500ms",
+                    "--dead-node-timeout", "3s", "--reap-interval", "500ms", "--grace", "2s", "--no-scheduler",
+                    "--log-level", settings.logLevel,
                 ],
-                outputPath: "\(directory)/node-\(index)-\(run).log", environment: environment)
+                outputPath: "\(directory)/node-\(index)-\(starts).log", environment: environment)
+            starts += 1
         }
 
         /// The `jobnode` process's id.
-        func pid() async -> Int { Int(process.pid) }
+        var pid: Int { Int(process.pid) }
 
         /// `kill -9` of the `jobnode` process.
         func kill() async {
             process.signal(SIGKILL)
             _ = await process.wait(timeout: .seconds(10))
-        }
-
-        func restart(concurrency: Int) throws {
-            starts += 1
-            process = try Self.start(
-                index: index, proxy: proxy, directory: directory, clockFile: clockFile, shim: shim, concurrency: concurrency, run: starts)
         }
     }
 
@@ -166,12 +159,15 @@ struct ChaosTests {
         if shim == nil { Issue.record("scripts/lib/clockstep.c did not build (no cc or clang?): the wall-clock step cannot run") }
         var nodes: [ChaosNode] = []
         for i in 0..<settings.nodes {
-            let clockFile = i == 0 && shim != nil ? "\(dir)/clock-\(i)" : nil
-            if let clockFile { try "0".write(toFile: clockFile, atomically: true, encoding: .utf8) }
+            var clock: (file: String, shim: String)?
+            if i == 0, let shim {
+                clock = ("\(dir)/clock-\(i)", shim)
+                try "0".write(toFile: "\(dir)/clock-\(i)", atomically: true, encoding: .utf8)
+            }
             nodes.append(
                 try ChaosNode(
                     index: i, proxy: try await FaultProxy(upstreamHost: "127.0.0.1", upstreamPort: redis.port), directory: dir,
-                    clockFile: clockFile, shim: shim, concurrency: settings.concurrency))
+                    clock: clock, settings: settings))
         }
         defer {
             for node in nodes { node.process.signal(SIGKILL) }
@@ -258,7 +254,7 @@ struct ChaosTests {
                 }
                 if let records = try? await registry.nodes() {
                     for node in nodes where backAt[node.index] == nil {
-                        let pid = await node.pid()
+                        let pid = node.pid
                         if let record = records.first(where: { $0.pid == pid }), record.processed > (baseline[pid] ?? 0) {
                             backAt[node.index] = .now - end
                         }
@@ -304,11 +300,11 @@ struct ChaosTests {
             case .killNode:
                 let node = nodes[Int(rng.next() % UInt64(nodes.count))]
                 target = "node \(node.index)"
-                let pid = await node.pid()
+                let pid = node.pid
                 gone = try await nodesNow().first { $0.pid == pid }?.id
                 await node.kill()
                 kills += 1
-                try node.restart(concurrency: settings.concurrency)
+                try node.start()
                 end = .now
             case .pauseRedis:
                 redis.signal(SIGSTOP)
@@ -335,7 +331,7 @@ struct ChaosTests {
                 await node.proxy.delay(.zero)
                 end = .now
             case .stepClock:
-                guard let node = nodes.first(where: { $0.clockFile != nil }), let file = node.clockFile else {
+                guard let node = nodes.first(where: { $0.clock != nil }), let file = node.clock?.file else {
                     rows.append(Row(fault: fault, target: "skipped: no C compiler for the clock shim", recovery: .zero, completedBefore: before, lastBack: "-"))
                     continue
                 }
@@ -351,7 +347,7 @@ struct ChaosTests {
                 Row(fault: fault, target: target, recovery: recovery, completedBefore: before, lastBack: recovered.map { "node \($0.1)" } ?? "-"))
             if recovery == nil {
                 var pids: [Int] = []
-                for node in nodes { pids.append(await node.pid()) }
+                for node in nodes { pids.append(node.pid) }
                 let view = ((try? await registry.nodes()) ?? []).map { "\($0.id) pid \($0.pid) busy \($0.busy) processed \($0.processed)" }
                 Issue.record("\(fault.rawValue) on \(target): not back at work within 90 s; node pids \(pids), gone \(gone ?? "-"), baseline \(baseline), registry \(view)\n\(logs())")
             }

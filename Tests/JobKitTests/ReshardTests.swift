@@ -34,14 +34,13 @@ struct ReshardTests {
         let recordKey = "\(namespace):diag:r"
         #expect(HashSlot.of(recordKey) != slot)
 
-        var worker = WorkerOptions(queues: [.init(queueName)], concurrency: 8, nodeID: "reshard-node")
-        worker.leaseDuration = .seconds(15)
-        worker.shutdownGrace = .seconds(5)
-        var node = NodeAgent.Options(name: "reshard", host: "h", pid: 1)
-        node.heartbeatInterval = .milliseconds(500)
-        var configuration = JobNode.Configuration(redis: config, worker: worker, node: node)
-        configuration.namespace = namespace
-        configuration.shutdownSignals = []
+        let configuration = JobNode.Configuration.inProcessTest(
+            redis: config, namespace: namespace, name: "reshard", queues: [queueName], concurrency: 8,
+            worker: {
+                $0.leaseDuration = .seconds(15)
+                $0.shutdownGrace = .seconds(5)
+            },
+            node: { $0.heartbeatInterval = .milliseconds(500) })
         let jobNode = try JobNode(configuration: configuration, registry: JobRegistry(), logger: TestEnvironment.logger)
         let run = Task { try await jobNode.run() }
         let queue = JobQueue(redis: pool, namespace: namespace, logger: TestEnvironment.logger)

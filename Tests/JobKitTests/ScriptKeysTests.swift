@@ -102,16 +102,17 @@ struct ScriptKeysTests {
             let queue = JobQueue(redis: redis, namespace: namespace, logger: TestEnvironment.logger)
             let registry = JobRegistry()
             // A node: heartbeats, renewals, reaps, claims, completions, failures, schedules, hand-backs.
-            var worker = WorkerOptions(queues: [.init("default"), .init("other")], concurrency: 4, nodeID: "keys-node")
-            worker.leaseDuration = .seconds(3)
-            worker.reapInterval = .milliseconds(200)
-            worker.shutdownGrace = .zero
-            var node = NodeAgent.Options(name: "keys", host: "h", pid: 1)
-            node.heartbeatInterval = .milliseconds(200)
-            node.deadNodeTimeout = .seconds(1)
-            var configuration = JobNode.Configuration(redis: config, worker: worker, node: node)
-            configuration.namespace = namespace
-            configuration.shutdownSignals = []
+            var configuration = JobNode.Configuration.inProcessTest(
+                redis: config, namespace: namespace, name: "keys", queues: ["default", "other"], concurrency: 4,
+                worker: {
+                    $0.leaseDuration = .seconds(3)
+                    $0.reapInterval = .milliseconds(200)
+                    $0.shutdownGrace = .zero
+                },
+                node: {
+                    $0.heartbeatInterval = .milliseconds(200)
+                    $0.deadNodeTimeout = .seconds(1)
+                })
             configuration.defaultSchedules = [Schedule.every("keys.every", .seconds(1), job: "jobkit.noop", queue: "other")]
             let jobNode = try JobNode(configuration: configuration, registry: registry, logger: TestEnvironment.logger)
             let nodeTask = Task { try await jobNode.run() }

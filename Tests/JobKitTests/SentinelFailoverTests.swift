@@ -57,16 +57,17 @@ struct SentinelFailoverTests {
             logger: TestEnvironment.logger)
         // A whole node (heartbeats, lease renewal and reaping), with short timings: a job whose record or completion
         // was refused during the failover goes back to ready when its lease expires, and runs again.
-        var worker = WorkerOptions(queues: [.init("default")], concurrency: 4, nodeID: "sentinel-node")
-        worker.leaseDuration = .seconds(3)
-        worker.reapInterval = .milliseconds(200)
-        worker.shutdownGrace = .seconds(2)
-        var node = NodeAgent.Options(name: "sentinel", host: "h", pid: 1)
-        node.heartbeatInterval = .milliseconds(500)
-        node.deadNodeTimeout = .seconds(10)
-        var configuration = JobNode.Configuration(redis: config, worker: worker, node: node)
-        configuration.namespace = namespace
-        configuration.shutdownSignals = []
+        let configuration = JobNode.Configuration.inProcessTest(
+            redis: config, namespace: namespace, name: "sentinel", queues: ["default"], concurrency: 4,
+            worker: {
+                $0.leaseDuration = .seconds(3)
+                $0.reapInterval = .milliseconds(200)
+                $0.shutdownGrace = .seconds(2)
+            },
+            node: {
+                $0.heartbeatInterval = .milliseconds(500)
+                $0.deadNodeTimeout = .seconds(10)
+            })
         let jobNode = try JobNode(configuration: configuration, registry: JobRegistry(), logger: TestEnvironment.logger)
         let run = Task { try await jobNode.run() }
 

@@ -40,29 +40,21 @@ public struct QueueTags: Sendable, Equatable {
     ///   characters of `a-z A-Z 0-9 . _ -`, a slot outside 0-16383, or a queue pinned twice.
     public static func parse(_ text: String) throws -> QueueTags {
         var tags: [String: String] = [:]
-        for raw in text.split(separator: ",") {
-            let entry = raw.trimmingCharacters(in: .whitespaces)
-            if entry.isEmpty { continue }
-            guard let eq = entry.firstIndex(of: "=") else {
-                throw QueueError(.invalidOptions, "\(variable): '\(entry)' is not queue=tag or queue=@slot")
-            }
-            let queue = entry[..<eq].trimmingCharacters(in: .whitespaces)
-            var tag = entry[entry.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+        for (queue, pin) in try AssignmentList.parse(text, variable: variable, shape: "queue=tag or queue=@slot", twice: "is pinned twice") {
             guard QueueName.isValid(queue) else {
                 throw QueueError(.invalidOptions, "\(variable): queue name '\(queue)' must be 1-100 characters of a-z A-Z 0-9 . _ -")
             }
-            if tag.hasPrefix("@") {
-                guard let slot = Int(tag.dropFirst()), (0..<HashSlot.count).contains(slot) else {
-                    throw QueueError(.invalidOptions, "\(variable): '\(tag)' is not a slot @0-@16383")
+            var tag = pin
+            if pin.hasPrefix("@") {
+                guard let slot = Int(pin.dropFirst()), (0..<HashSlot.count).contains(slot) else {
+                    throw QueueError(.invalidOptions, "\(variable): '\(pin)' is not a slot @0-@16383")
                 }
                 tag = Self.tag(forSlot: slot)
             }
             guard QueueName.isValid(tag) else {
                 throw QueueError(.invalidOptions, "\(variable): tag '\(tag)' must be 1-100 characters of a-z A-Z 0-9 . _ -")
             }
-            guard tags.updateValue(tag, forKey: queue) == nil else {
-                throw QueueError(.invalidOptions, "\(variable): '\(queue)' is pinned twice")
-            }
+            tags[queue] = tag
         }
         return QueueTags(tags)
     }

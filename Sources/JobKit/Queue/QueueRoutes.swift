@@ -48,21 +48,12 @@ public struct QueueRoutes: Sendable, Equatable {
     ///   not 1-100 characters of `a-z A-Z 0-9 . _ -`, or a job named twice.
     public static func parse(_ text: String) throws -> QueueRoutes {
         var queues: [String: String] = [:]
-        for raw in text.split(separator: ",") {
-            let entry = raw.trimmingCharacters(in: .whitespaces)
-            if entry.isEmpty { continue }
-            guard let eq = entry.firstIndex(of: "=") else {
-                throw QueueError(.invalidOptions, "\(variable): '\(entry)' is not job.name=queue")
-            }
-            let name = entry[..<eq].trimmingCharacters(in: .whitespaces)
-            let queue = entry[entry.index(after: eq)...].trimmingCharacters(in: .whitespaces)
-            guard !name.isEmpty else { throw QueueError(.invalidOptions, "\(variable): '\(entry)' has no job name") }
+        for (name, queue) in try AssignmentList.parse(text, variable: variable, shape: "job.name=queue", twice: "is routed twice") {
+            guard !name.isEmpty else { throw QueueError(.invalidOptions, "\(variable): '\(name)=\(queue)' has no job name") }
             guard QueueName.isValid(queue) else {
                 throw QueueError(.invalidOptions, "\(variable): queue name '\(queue)' must be 1-100 characters of a-z A-Z 0-9 . _ -")
             }
-            guard queues.updateValue(queue, forKey: name) == nil else {
-                throw QueueError(.invalidOptions, "\(variable): '\(name)' is routed twice")
-            }
+            queues[name] = queue
         }
         return QueueRoutes(queues)
     }
