@@ -200,8 +200,15 @@ struct StripeBillingTests {
                     let duplicates = (counts["rejected"] as? [String: Any])?["duplicate"] as? Int ?? 0
                     return accepted >= 3 && duplicates == 2 * accepted
                 }
-                // One job per event, whatever the deliveries.
-                let handled = try await w.jobs(.completed, queue: StripeWebhookIntake.queueName).filter { $0.name == StripeEventJob.jobName }
+                // One job per event, whatever the deliveries. An event's ledger row commits before its job is marked
+                // completed in Redis, so the two counts meet a moment apart: wait for them to meet, then compare.
+                @Sendable func handledJobs() async throws -> [JobRecord] {
+                    try await w.jobs(.completed, queue: StripeWebhookIntake.queueName).filter { $0.name == StripeEventJob.jobName }
+                }
+                try await w.eventually("every ledgered event's job completed") {
+                    try await handledJobs().count >= store.events(limit: 100).count
+                }
+                let handled = try await handledJobs()
                 let events = try await store.events(limit: 100).map(\.event)
                 #expect(handled.count == events.count && Set(handled.map { $0.payload }).count == handled.count)
                 #expect(try await store.invoices(tenant: "t1").count == 1)
