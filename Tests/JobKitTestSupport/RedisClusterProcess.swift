@@ -3,19 +3,20 @@ import Foundation
 import Glibc
 #endif
 
-/// A private Redis Cluster of `primaries` `redis-server --cluster-enabled yes` processes on free loopback ports,
-/// joined by `redis-cli --cluster create … --cluster-yes` and stopped by their PIDs.
+/// A private Redis Cluster of `primaries` `redis-server --cluster-enabled yes` processes (and `replicas` more per
+/// primary) on free loopback ports, joined by `redis-cli --cluster create … --cluster-yes` and stopped by their PIDs.
 public final class RedisClusterProcess: @unchecked Sendable {
     // Invariant: used by the one test that made it.
     public let ports: [Int]
     public let directory: String
     private var servers: [ChildProcess] = []
 
-    /// Starts the servers, creates the cluster, and waits until every node says `cluster_state:ok`.
-    public init(primaries: Int = 3) async throws {
+    /// Starts the servers, creates the cluster, and waits until every node says `cluster_state:ok`. Which nodes
+    /// `redis-cli` made replicas is the cluster's to say (`CLUSTER SHARDS`).
+    public init(primaries: Int = 3, replicas: Int = 0) async throws {
         self.directory = try TestEnvironment.makeTemporaryDirectory("cluster")
         var ports: [Int] = []
-        while ports.count < primaries {
+        while ports.count < primaries * (1 + replicas) {
             let port = try TestEnvironment.freePort()
             // Cluster nodes also listen on port + 10000 (the cluster bus): it must be free too, and clash with no
             // other chosen port or bus.
@@ -39,7 +40,7 @@ public final class RedisClusterProcess: @unchecked Sendable {
             try await Self.waitForLog("\(directory)/\(port)/redis.log", "Ready to accept connections", while: server)
         }
         let create = try ChildProcess(
-            "/usr/bin/env", ["redis-cli", "--cluster", "create"] + ports.map { "127.0.0.1:\($0)" } + ["--cluster-replicas", "0", "--cluster-yes"],
+            "/usr/bin/env", ["redis-cli", "--cluster", "create"] + ports.map { "127.0.0.1:\($0)" } + ["--cluster-replicas", "\(replicas)", "--cluster-yes"],
             outputPath: "\(directory)/create.log")
         let status = await create.wait(timeout: .seconds(30))
         guard status == 0 else {
@@ -50,8 +51,15 @@ public final class RedisClusterProcess: @unchecked Sendable {
         for port in ports { try await Self.waitForClusterOK(port: port) }
     }
 
-    /// `host:port` of each primary.
+    /// `host:port` of each node.
     public var nodes: [String] { ports.map { "127.0.0.1:\($0)" } }
+
+    /// Kills the node on `port` with SIGKILL (a crash: no failover handshake) and returns once it has exited.
+    public func kill(port: Int) async {
+        guard let i = ports.firstIndex(of: port), i < servers.count else { return }
+        servers[i].signal(SIGKILL)
+        _ = await servers[i].wait(timeout: .seconds(10))
+    }
 
     /// Runs `redis-cli -p port args…` and returns its output.
     public func cli(_ port: Int, _ arguments: [String]) async throws -> String {

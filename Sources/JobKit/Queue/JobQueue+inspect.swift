@@ -29,7 +29,9 @@ extension JobQueue {
         return nil
     }
 
-    /// Jobs of `queue` in `state`, oldest first for finished states and in run order for `ready`.
+    /// Jobs of `queue` in `state`, oldest first for finished states and in run order for `ready`. An operator's
+    /// listing: with ``RedisURL/readFromReplicas`` on it is read from a replica (``list(_:state:offset:limit:)``,
+    /// ``ids(_:state:newestFirst:limit:)`` and ``records(_:queue:)`` alike); ``job(_:queue:)`` always reads the primary.
     public func list(_ queue: String, state: JobState, offset: Int = 0, limit: Int = 50) async throws -> [JobRecord] {
         let k = keys(queue)
         let set: String
@@ -42,10 +44,10 @@ extension JobQueue {
         case .dead: set = k.dead
         case .canceled: set = k.canceled
         }
-        let ids = (try await redis.send(RedisCommand("ZRANGE", set, offset, offset + max(limit, 1) - 1)).array ?? [])
+        let ids = (try await redis.send(RedisCommand("ZRANGE", set, offset, offset + max(limit, 1) - 1).allowingReplica()).array ?? [])
             .compactMap(\.string)
         guard !ids.isEmpty else { return [] }
-        let replies = try await redis.pipeline(ids.map { RedisCommand("HGETALL", k.job($0)) })
+        let replies = try await redis.pipeline(ids.map { RedisCommand("HGETALL", k.job($0)).allowingReplica() })
         return zip(ids, replies).compactMap { JobRecord(id: $0, queue: queue, hash: $1) }
     }
 
@@ -97,7 +99,7 @@ extension JobQueue {
     public func ids(_ queue: String, state: JobState, newestFirst offset: Int, limit: Int) async throws -> (ids: [String], total: Int) {
         let set = stateSet(queue, state)
         let replies = try await redis.pipeline([
-            RedisCommand("ZREVRANGE", set, offset, offset + max(limit, 1) - 1), RedisCommand("ZCARD", set),
+            RedisCommand("ZREVRANGE", set, offset, offset + max(limit, 1) - 1).allowingReplica(), RedisCommand("ZCARD", set).allowingReplica(),
         ])
         if case .error(let text) = replies[0] { throw RedisError.server(text) }
         return ((replies[0].array ?? []).compactMap(\.string), replies[1].int ?? 0)
@@ -107,7 +109,7 @@ extension JobQueue {
     public func records(_ ids: [String], queue: String) async throws -> [JobRecord] {
         guard !ids.isEmpty else { return [] }
         let k = keys(queue)
-        let replies = try await redis.pipeline(ids.map { RedisCommand("HGETALL", k.job($0)) })
+        let replies = try await redis.pipeline(ids.map { RedisCommand("HGETALL", k.job($0)).allowingReplica() })
         return zip(ids, replies).compactMap { JobRecord(id: $0, queue: queue, hash: $1) }
     }
 

@@ -33,13 +33,14 @@ extension QueueCounts {
     /// How many commands ``commands(_:)`` makes.
     public static let commandCount = 9
 
-    /// The commands that read one queue's counts (one pipeline).
+    /// The commands that read one queue's counts (one pipeline). They may be read from a replica
+    /// (``RedisURL/readFromReplicas``): counts are a moment's view anyway.
     public static func commands(_ k: QueueKeys) -> [RedisCommand] {
         [
             RedisCommand("ZCARD", k.scheduled), RedisCommand("ZCARD", k.ready), RedisCommand("ZCARD", k.active),
             RedisCommand("ZCARD", k.retrying), RedisCommand("ZCARD", k.dead), RedisCommand("ZCARD", k.canceled),
             RedisCommand("EXISTS", k.paused), RedisCommand("HGET", k.stats, "completed"), RedisCommand("ZCARD", k.completed),
-        ]
+        ].map { $0.allowingReplica() }
     }
 
     /// Parses the replies of ``commands(_:)`` for queue `name`.

@@ -115,5 +115,28 @@ public struct RedisCommand: Sendable {
         for argument in strings { argument.writeBulk(into: &buffer) }
         self.bytes = buffer
     }
+
+    /// Whether a cluster client with ``RedisURL/readFromReplicas`` on may send this command to a replica
+    /// (``allowingReplica()``).
+    public private(set) var allowsReplica = false
+
+    /// This command, marked as a read whose answer may be a moment stale: on a cluster whose URL says
+    /// `read_from_replicas=true` it goes to a replica of its slot's primary. Only read-only command words are
+    /// ever sent to a replica (``isReplicaReadable``); a write marked by mistake still goes to the primary.
+    public func allowingReplica() -> RedisCommand {
+        var command = self
+        command.allowsReplica = true
+        return command
+    }
+
+    /// Read-only command words a replica in `READONLY` mode answers for its primary's slots.
+    static let replicaReadableNames: Set<String> = [
+        "GET", "MGET", "STRLEN", "EXISTS", "TYPE", "TTL", "PTTL", "HGET", "HMGET", "HGETALL", "HLEN", "HEXISTS", "HKEYS", "HVALS",
+        "LLEN", "LRANGE", "LINDEX", "SCARD", "SMEMBERS", "SISMEMBER", "SMISMEMBER", "ZCARD", "ZCOUNT", "ZSCORE", "ZMSCORE", "ZRANK",
+        "ZREVRANK", "ZRANGE", "ZREVRANGE", "ZRANGEBYSCORE", "ZREVRANGEBYSCORE", "XLEN", "XRANGE", "XREVRANGE", "PFCOUNT",
+    ]
+
+    /// Marked ``allowingReplica()`` and a read-only command word.
+    var isReplicaReadable: Bool { allowsReplica && Self.replicaReadableNames.contains(name.uppercased()) }
 }
 

@@ -36,6 +36,9 @@ public struct RedisConfiguration: Sendable {
     /// How long a ``RedisSubscriber`` waits for any frame after its `PING` before it closes the connection,
     /// reconnects and subscribes again.
     public var subscriberPingTimeout: Duration = .seconds(5)
+    /// Sends `READONLY` in the handshake: the connection goes to a cluster replica and reads its primary's
+    /// slots there (set by the cluster client for its replica pools).
+    var readOnlyReplica = false
     /// Decoder bounds for replies.
     public var decoderLimits = RESPDecoder.Limits()
     /// Logs connects, reconnects and failures (never credentials or arguments).

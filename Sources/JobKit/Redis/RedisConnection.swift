@@ -450,6 +450,7 @@ public final class RedisConnection: RedisCommandable, Sendable {
             }
         }
         if url.database != 0 { handshakeCommands.append(RedisCommand("SELECT", url.database)) }
+        if configuration.readOnlyReplica { handshakeCommands.append(RedisCommand("READONLY")) }
         if pushOnly {
             handshakeCommands.append(RedisCommand("PING"))
         }

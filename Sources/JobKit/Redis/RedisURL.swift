@@ -9,7 +9,8 @@
 ///   is not supported; use `?password=`)
 /// - `redis+cluster://[user:password@]host:port[,host:port…]` and `rediss+cluster://…` — a Redis Cluster, learnt
 ///   from any of the seed nodes listed (``clusterSeeds``); credentials and TLS apply to every node, and the
-///   database is always 0.
+///   database is always 0. `?read_from_replicas=true` lets reads that tolerate a stale answer (the operators'
+///   listings, queue counts, the dashboard) go to the replicas (``readFromReplicas``); off by default.
 /// - `redis+sentinel://[user:password@]sentinel:port[,sentinel:port…]/mastername[?db=N]` and
 ///   `rediss+sentinel://…` — the primary that Redis Sentinel names for `mastername`, asked of the sentinels in turn
 ///   before each connect; credentials and TLS are the data nodes'. Sentinels that need their own credentials take
@@ -58,6 +59,12 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether this URL names a Redis Cluster.
     public var isCluster: Bool { !clusterSeeds.isEmpty }
+
+    /// On a cluster (`?read_from_replicas=true`): commands marked ``RedisCommand/allowingReplica()`` — reads that
+    /// may be a moment behind, such as the operators' listings and counts — go to a replica of their slot's
+    /// primary, when it has one online, instead of to the primary. Replication is asynchronous, so such a read
+    /// may miss the last writes. Off by default; the engine's own reads and every write always go to primaries.
+    public var readFromReplicas = false
 
     /// The server the `attempt`-th connect in a row goes to: ``endpoint``, or for a cluster the seeds in turn
     /// (a subscriber whose node failed finds another).
@@ -155,6 +162,13 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             }
             self.init(endpoint: first, username: username, password: password, database: database, tls: tls)
             if cluster { clusterSeeds = hosts }
+            if let text = query["read_from_replicas"] {
+                guard let on = ["1": true, "true": true, "yes": true, "0": false, "false": false, "no": false][text.lowercased()] else {
+                    throw fail("read_from_replicas must be true or false")
+                }
+                guard cluster || !on else { throw fail("read_from_replicas needs redis+cluster:// (replicas are found from the slot map)") }
+                readFromReplicas = on
+            }
             if sentinel {
                 sentinels = hosts
                 sentinelMaster = masterName
@@ -204,6 +218,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
                 return "\(e)"
             }
             return "\(tls == nil ? "redis" : "rediss")+cluster://\(credentials)\(hosts.joined(separator: ","))"
+                + (readFromReplicas ? "?read_from_replicas=true" : "")
         }
         if isSentinel {
             let hosts = sentinels.map { e -> String in

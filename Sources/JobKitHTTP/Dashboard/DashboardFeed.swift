@@ -123,7 +123,8 @@ public actor DashboardFeed {
         }
         commands.append(RedisCommand("SMEMBERS", queueSet))
         commands.append(RedisCommand("ZRANGE", nodeKeys.index, 0, -1))
-        let replies = try await queue.redis.pipeline(commands)
+        // A live view: with replica reads on, a replica answers it (a moment behind at most).
+        let replies = try await queue.redis.pipeline(commands.map { $0.allowingReplica() })
         reads += 1
         var queues: [[String: Any]] = []
         var events: [[String: Any]] = []

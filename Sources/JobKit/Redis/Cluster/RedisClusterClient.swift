@@ -12,6 +12,10 @@ import Synchronization
 /// The key of a command is its first argument; of `EVAL`/`EVALSHA`, its first key (JobKit's scripts declare
 /// all their keys in one slot). A command without a key goes to the first primary.
 ///
+/// With ``RedisURL/readFromReplicas`` on, a command marked ``RedisCommand/allowingReplica()`` goes to one of its
+/// primary's online replicas in turn (over a connection in `READONLY` mode), and to the primary when it has none,
+/// or when the replica fails or answers with an error. Everything else goes to primaries.
+///
 /// The engine does not use this type directly: a ``RedisPool`` made from a `redis+cluster://` URL wraps one.
 public final class RedisClusterClient: RedisCommandable, Sendable {
     /// The configuration every node's connections share (credentials, TLS, timeouts); its endpoint is replaced
@@ -24,8 +28,12 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
     public static let maxRedirects = 5
 
     /// How old the slot map may get before a command re-reads it (in the background), besides the re-reads
-    /// that errors and redirects cause.
-    public static let refreshInterval: Duration = .seconds(30)
+    /// that errors and redirects cause: a failover, a new replica or a resharding is seen even without errors.
+    public let refreshInterval: Duration
+    /// Whether marked reads go to replicas (``RedisURL/readFromReplicas``).
+    public let readFromReplicas: Bool
+    /// Which replica the next replica read goes to (round robin over a primary's replicas).
+    private let replicaTurn = Atomic<Int>(0)
     /// How long a command that met `TRYAGAIN` (its slot is migrating: a multi-key command whose keys are split
     /// between two nodes, or a script's slot guard) is tried again before it fails, and the first and longest
     /// pause between tries. A command that answered `TRYAGAIN` did not run, so sending it again is safe.
@@ -38,15 +46,20 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
         var readAt: ContinuousClock.Instant?
         var refreshing = false
         var pools: [ClusterTopology.Node: RedisPool] = [:]
+        /// `READONLY` connections to replicas, for replica reads.
+        var replicaPools: [ClusterTopology.Node: RedisPool] = [:]
         var closed = false
     }
     private let state = Mutex(State())
 
     /// - Parameters:
     ///   - seeds: nodes to learn the topology from (any of them; at least one).
-    ///   - configuration: the connections' settings; its URL's credentials and TLS apply to every node.
+    ///   - configuration: the connections' settings; its URL's credentials and TLS apply to every node, and its
+    ///     ``RedisURL/readFromReplicas`` turns replica reads on.
+    ///   - refreshInterval: how old the slot map may get before it is re-read in the background.
     public init(
         seeds: [ClusterTopology.Node], configuration: RedisConfiguration, poolSize: Int = 2,
+        refreshInterval: Duration = .seconds(30),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
         precondition(!seeds.isEmpty, "a cluster client needs at least one seed")
@@ -58,6 +71,8 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
         configuration.url.clusterSeeds = []
         self.configuration = configuration
         self.poolSize = poolSize
+        self.refreshInterval = refreshInterval
+        self.readFromReplicas = configuration.url.readFromReplicas
         self.group = eventLoopGroup
     }
 
@@ -72,14 +87,44 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
         }
     }
 
+    /// The `READONLY` pool of replica `node`, made on first use.
+    func replicaPool(_ node: ClusterTopology.Node) throws -> RedisPool {
+        try state.withLock { s in
+            if let pool = s.replicaPools[node] { return pool }
+            guard !s.closed else { throw RedisError(.connectionClosed, "the cluster client is closed") }
+            var config = configuration.reaching(node)
+            config.readOnlyReplica = true
+            let pool = RedisPool(configuration: config, size: poolSize, eventLoopGroup: group)
+            s.replicaPools[node] = pool
+            return pool
+        }
+    }
+
+    /// The replica a marked read of `command` goes to now; `nil` when it goes to the primary.
+    func replica(for command: RedisCommand, in topology: ClusterTopology) -> ClusterTopology.Node? {
+        guard readFromReplicas, command.isReplicaReadable, let slot = command.clusterSlot, let primary = topology.primary(for: slot)
+        else { return nil }
+        let replicas = topology.replicas(of: primary)
+        guard !replicas.isEmpty else { return nil }
+        return replicas[(replicaTurn.wrappingAdd(1, ordering: .relaxed).oldValue & Int.max) % replicas.count]
+    }
+
+    /// A marked read sent to a replica: its reply, or `nil` when the replica failed or answered with an error (a
+    /// redirect, `LOADING`, …) and the read goes to the primary instead.
+    private func readFromReplica(_ command: RedisCommand, at replica: ClusterTopology.Node) async -> RESPValue? {
+        guard let reply = try? await replicaPool(replica).pipeline([command])[0] else { return nil }
+        if case .error = reply { return nil }
+        return reply
+    }
+
     /// The pools of the current primaries (reading the map first when none was read yet).
     public func primaryPools() async throws -> [RedisPool] {
         try await currentTopology().primaries.map { try pool($0) }
     }
 
-    /// Connections over every node's pool, and how many are connected now.
+    /// Connections over every node's pool (replicas' included), and how many are connected now.
     public var connectionCounts: (size: Int, connected: Int) {
-        let pools = state.withLock { Array($0.pools.values) }
+        let pools = state.withLock { Array($0.pools.values) + Array($0.replicaPools.values) }
         return pools.reduce((0, 0)) { ($0.0 + $1.size, $0.1 + $1.connectedCount) }
     }
 
@@ -132,12 +177,16 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
 
     private func install(_ topology: ClusterTopology) async {
         let keep = Set(topology.primaries).union(seeds)
+        let replicas = Set(topology.replicas.values.joined())
         let gone = state.withLock { s -> [RedisPool] in
             s.topology = topology
             s.readAt = .now
             let stale = s.pools.filter { !keep.contains($0.key) }
             for node in stale.keys { s.pools[node] = nil }
-            return Array(stale.values)
+            // A replica that failed, left, or became a primary loses its READONLY pool.
+            let staleReplicas = s.replicaPools.filter { !replicas.contains($0.key) }
+            for node in staleReplicas.keys { s.replicaPools[node] = nil }
+            return Array(stale.values) + Array(staleReplicas.values)
         }
         for pool in gone { await pool.close() }
     }
@@ -145,7 +194,7 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
     private func currentTopology() async throws -> ClusterTopology {
         let (topology, stale) = state.withLock { s -> (ClusterTopology?, Bool) in
             guard let t = s.topology else { return (nil, false) }
-            let stale = !s.refreshing && !s.closed && (s.readAt.map { $0 + Self.refreshInterval < .now } ?? true)
+            let stale = !s.refreshing && !s.closed && (s.readAt.map { $0 + self.refreshInterval < .now } ?? true)
             if stale { s.refreshing = true }
             return (t, stale)
         }
@@ -200,23 +249,45 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
         return replies
     }
 
-    /// One stretch of a pipeline without SCRIPT commands, split per primary and sent to all of them at once.
+    /// One stretch of a pipeline without SCRIPT commands, split per primary (and per replica, for marked reads
+    /// with replica reads on) and sent to all of them at once. A replica's part that fails, and its error
+    /// replies, are read again from the primary.
     private func send(segment: Range<Int>, of commands: [RedisCommand], into replies: inout [RESPValue]) async throws {
         let topology = try await currentTopology()
         var byNode: [ClusterTopology.Node: [Int]] = [:]
-        for i in segment { byNode[try target(of: commands[i], in: topology), default: []].append(i) }
+        var byReplica: [ClusterTopology.Node: [Int]] = [:]
+        for i in segment {
+            if let replica = replica(for: commands[i], in: topology) {
+                byReplica[replica, default: []].append(i)
+            } else {
+                byNode[try target(of: commands[i], in: topology), default: []].append(i)
+            }
+        }
         var parts: [(Int, RESPValue)] = []
-        try await withThrowingTaskGroup(of: [(Int, RESPValue)].self) { group in
+        var again: [Int] = []
+        try await withThrowingTaskGroup(of: ([(Int, RESPValue)], [Int]).self) { group in
             for (node, indices) in byNode {
                 let pool = try pool(node)
                 group.addTask {
                     let out = try await pool.pipeline(indices.map { commands[$0] })
-                    return Array(zip(indices, out))
+                    return (Array(zip(indices, out)), [])
                 }
             }
-            for try await part in group { parts += part }
+            for (node, indices) in byReplica {
+                let pool = try replicaPool(node)
+                group.addTask {
+                    guard let out = try? await pool.pipeline(indices.map { commands[$0] }) else { return ([], indices) }
+                    let answered = zip(indices, out).filter { if case .error = $0.1 { false } else { true } }
+                    return (answered, indices.filter { i in !answered.contains { $0.0 == i } })
+                }
+            }
+            for try await (part, failed) in group {
+                parts += part
+                again += failed
+            }
         }
         for (i, reply) in parts { replies[i] = reply }
+        for i in again.sorted() { replies[i] = try await execute(commands[i], replicas: false) }
     }
 
     /// Sends `command` to every primary, and to every other node this client has a pool for (an `ASK` target
@@ -248,10 +319,15 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
     /// `CLUSTERDOWN`, or a connect that failed before the command was written, re-reads the map and tries once more
     /// (a failover); a timeout or a connection lost after writing re-reads the map and throws (the command may have
     /// run). `TRYAGAIN` is retried, backing off, for up to ``tryAgainBudget``.
-    /// Error replies come back as `.error` values.
-    func execute(_ command: RedisCommand) async throws -> RESPValue {
+    /// A marked read, with replica reads on, goes to a replica first (unless `replicas` is false) and to the
+    /// primary when that fails. Error replies come back as `.error` values.
+    func execute(_ command: RedisCommand, replicas: Bool = true) async throws -> RESPValue {
         if command.isScriptManagement { return try await broadcast(command) }
-        var node = try target(of: command, in: try await currentTopology())
+        let topology = try await currentTopology()
+        if replicas, let replica = replica(for: command, in: topology), let reply = await readFromReplica(command, at: replica) {
+            return reply
+        }
+        var node = try target(of: command, in: topology)
         var asking = false
         var refreshed = false
         var tryAgainSince: ContinuousClock.Instant?
@@ -325,8 +401,11 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
     public func close() async {
         let pools = state.withLock { s -> [RedisPool] in
             s.closed = true
-            defer { s.pools = [:] }
-            return Array(s.pools.values)
+            defer {
+                s.pools = [:]
+                s.replicaPools = [:]
+            }
+            return Array(s.pools.values) + Array(s.replicaPools.values)
         }
         for pool in pools { await pool.close() }
     }
