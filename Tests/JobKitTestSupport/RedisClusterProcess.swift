@@ -10,6 +10,8 @@ public final class RedisClusterProcess: @unchecked Sendable {
     public let ports: [Int]
     public let directory: String
     private var servers: [ChildProcess] = []
+    /// Each server's command line, for ``restart(port:)``.
+    private var commandLines: [(String, [String])] = []
 
     /// Starts the servers, creates the cluster, and waits until every node says `cluster_state:ok`. Which nodes
     /// `redis-cli` made replicas is the cluster's to say (`CLUSTER SHARDS`).
@@ -27,14 +29,16 @@ public final class RedisClusterProcess: @unchecked Sendable {
         for port in ports {
             let dir = "\(directory)/\(port)"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            servers.append(
-                try ChildProcess(
-                    try TestEnvironment.redisServerBinary(),
-                    [
-                        "--bind", "127.0.0.1", "--port", "\(port)", "--dir", dir, "--save", "", "--appendonly", "no",
-                        "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
-                        "--logfile", "\(dir)/redis.log",
-                    ]))
+            let commandLine = (
+                try TestEnvironment.redisServerBinary(),
+                [
+                    "--bind", "127.0.0.1", "--port", "\(port)", "--dir", dir, "--save", "", "--appendonly", "no",
+                    "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+                    "--logfile", "\(dir)/redis.log",
+                ]
+            )
+            commandLines.append(commandLine)
+            servers.append(try ChildProcess(commandLine.0, commandLine.1))
         }
         for (port, server) in zip(ports, servers) {
             try await Self.waitForLog("\(directory)/\(port)/redis.log", "Ready to accept connections", while: server)
@@ -71,19 +75,35 @@ public final class RedisClusterProcess: @unchecked Sendable {
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Starts the node on `port` again, after ``kill(port:)``, with its `nodes.conf`: it rejoins the cluster
+    /// (with no data: the test servers keep none on disk). Restart a crashed primary only once its replica has
+    /// been promoted, or it comes back as the empty primary of its slots.
+    public func restart(port: Int) async throws {
+        guard let i = ports.firstIndex(of: port), i < servers.count else { return }
+        servers[i] = try ChildProcess(commandLines[i].0, commandLines[i].1)
+        try await Self.waitForLog("\(directory)/\(port)/redis.log", "Ready to accept connections", while: servers[i], occurrence: 2)
+    }
+
     /// Stops every server (by PID).
     public func stop() {
         for server in servers { server.signal(SIGKILL) }
         servers = []
     }
 
-    static func waitForLog(_ path: String, _ text: String, while process: ChildProcess) async throws {
+    /// Waits until the log at `path` says `text` (its `occurrence`-th time: a restarted server appends to its log).
+    static func waitForLog(
+        _ path: String, _ text: String, while process: ChildProcess, occurrence: Int = 1
+    ) async throws {
+        func said() -> Bool {
+            guard let log = try? String(contentsOfFile: path, encoding: .utf8) else { return false }
+            return log.components(separatedBy: text).count - 1 >= occurrence
+        }
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline, process.isRunning {
-            if let log = try? String(contentsOfFile: path, encoding: .utf8), log.contains(text) { return }
+            if said() { return }
             try await Task.sleep(for: .milliseconds(20))
         }
-        if let log = try? String(contentsOfFile: path, encoding: .utf8), log.contains(text) { return }
+        if said() { return }
         throw TestEnvironment.Missing(description: "\(path) never said '\(text)'")
     }
 

@@ -151,7 +151,7 @@ struct RedisClusterFailoverTests {
         var failures = 0
         while true {
             do {
-                _ = try await client.send(RedisCommand("SET", probe + ":after", "1"))
+                _ = try await client.send(RedisCommand("SET", "{\(probe)}:after", "1"))
                 break
             } catch {
                 failures += 1

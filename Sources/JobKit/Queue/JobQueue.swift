@@ -110,9 +110,11 @@ public final class JobQueue: Sendable {
         let values: [RESPValue]
         if let acknowledgement = replicaAcknowledgement {
             // The write and its WAIT on one connection: WAIT counts the replicas that have this client's writes.
-            let connection = try await connection(for: keys(job.options.queue).prefix)
-            values = try Self.enqueueReply(try await connection.send(command, loading: QueueScripts.enqueue))
-            try await acknowledgement.await(on: connection, jobs: 1)
+            values = try await onPrimary(of: keys(job.options.queue).prefix) { connection in
+                let values = try Self.enqueueReply(try await connection.send(command, loading: QueueScripts.enqueue))
+                try await acknowledgement.await(on: connection, jobs: 1)
+                return values
+            }
         } else {
             values = try Self.enqueueReply(try await redis.send(command, loading: QueueScripts.enqueue))
         }
@@ -159,9 +161,12 @@ public final class JobQueue: Sendable {
                     // Each queue's call and its WAIT on one connection to the queue's primary.
                     var replies: [RESPValue] = []
                     for (queue, command) in zip(prepared.order, prepared.commands) {
-                        let connection = try await connection(for: keys(queue).prefix)
-                        replies.append(try await connection.send(command, loading: QueueScripts.enqueue))
-                        try await acknowledgement.await(on: connection, jobs: prepared.byQueue[queue]?.count ?? 0)
+                        replies.append(
+                            try await onPrimary(of: keys(queue).prefix) { connection in
+                                let reply = try await connection.send(command, loading: QueueScripts.enqueue)
+                                try await acknowledgement.await(on: connection, jobs: prepared.byQueue[queue]?.count ?? 0)
+                                return reply
+                            })
                     }
                     handles += try await interpret(prepared, replies: replies, on: redis)
                 } else {
@@ -210,11 +215,19 @@ public final class JobQueue: Sendable {
         let queue = job.options.queue
         let read = RedisCommand("HGETALL", keys(queue).job(prepared.ids[0]))
         // With a replica acknowledgement, the write and its WAIT go on one connection.
-        let connection = replicaAcknowledgement == nil ? nil : try await connection(for: keys(queue).prefix)
-        let client: any RedisCommandable = connection ?? redis
-        let replies = try await client.pipeline(prepared.commands + [read], loading: [QueueScripts.enqueue])
-        let handle = try await interpret(prepared, replies: Array(replies.prefix(prepared.commands.count)), on: client)[0]
-        if let connection { try await replicaAcknowledgement?.await(on: connection, jobs: 1) }
+        let commands = prepared.commands + [read]
+        let (replies, handle): ([RESPValue], JobHandle)
+        if let acknowledgement = replicaAcknowledgement {
+            (replies, handle) = try await onPrimary(of: keys(queue).prefix) { connection in
+                let replies = try await connection.pipeline(commands, loading: [QueueScripts.enqueue])
+                let handle = try await interpret(prepared, replies: Array(replies.prefix(prepared.commands.count)), on: connection)[0]
+                try await acknowledgement.await(on: connection, jobs: 1)
+                return (replies, handle)
+            }
+        } else {
+            replies = try await redis.pipeline(commands, loading: [QueueScripts.enqueue])
+            handle = try await interpret(prepared, replies: Array(replies.prefix(prepared.commands.count)), on: redis)[0]
+        }
         if handle.created, let record = JobRecord(id: handle.id, queue: queue, hash: replies[prepared.commands.count]) {
             return (handle, record)
         }
@@ -317,10 +330,19 @@ public final class JobQueue: Sendable {
         }
     }
 
-    /// One connection to the server that holds `key`: the pool's own, or on a cluster the key's primary's.
-    private func connection(for key: String) async throws -> RedisConnection {
-        guard let cluster = redis.cluster else { return redis.pick() }
-        return try cluster.pool(try await cluster.primary(forSlot: HashSlot.of(key))).pick()
+    /// Runs `body` on one connection to the server that holds `key`: the pool's own, or on a cluster the key's
+    /// primary's. These calls bypass the cluster client's redirects and retries, so on a cluster a failure that
+    /// says the map may be stale (a lost or refused connection, a timeout, `MOVED`, `ASK`, `TRYAGAIN`,
+    /// `CLUSTERDOWN`, `READONLY`: a failover or a resharding) re-reads the map before it is rethrown, and the
+    /// caller's retry goes to the slot's primary of now.
+    private func onPrimary<T>(of key: String, _ body: (RedisConnection) async throws -> T) async throws -> T {
+        guard let cluster = redis.cluster else { return try await body(redis.pick()) }
+        do {
+            return try await body(try cluster.pool(try await cluster.primary(forSlot: HashSlot.of(key))).pick())
+        } catch let error as RedisError where error.suggestsStaleClusterMap {
+            _ = try? await cluster.refreshTopology()
+            throw error
+        }
     }
 
     /// Adds one queue name to the namespace's queue set once per process.

@@ -60,3 +60,16 @@ public struct RedisError: Error, Sendable, CustomStringConvertible, Equatable {
         lhs.code == rhs.code && lhs.message == rhs.message
     }
 }
+
+extension RedisError {
+    /// A failure after which a cluster client's slot map may be stale: the node is unreachable or answered as
+    /// one that no longer serves the slot.
+    var suggestsStaleClusterMap: Bool {
+        switch code {
+        case .connectionClosed, .timeout: return true
+        case .serverError:
+            return ["MOVED ", "ASK ", "TRYAGAIN", "CLUSTERDOWN", "READONLY"].contains { message.hasPrefix($0) }
+        default: return false
+        }
+    }
+}
