@@ -59,9 +59,12 @@ struct RedisClusterFailoverTests {
         #expect(topology.primaries.count == 3)
         let replicas = topology.primaries.flatMap { topology.replicas(of: $0) }
         #expect(Set(replicas).count == 3 && Set(replicas).isDisjoint(with: topology.primaries))
-        // CLUSTER SLOTS names the same replicas as CLUSTER SHARDS.
-        let slots = try await reading.pool(topology.primaries[0]).send(RedisCommand("CLUSTER", "SLOTS"))
-        #expect(ClusterTopology.parse(slots: slots)?.replicas == topology.replicas)
+        // CLUSTER SLOTS names the same replicas as CLUSTER SHARDS (once the node asked has heard of them all: the
+        // nodes learn of each other by gossip).
+        try await waitUntil("CLUSTER SLOTS names the same replicas") {
+            let slots = try await reading.pool(topology.primaries[0]).send(RedisCommand("CLUSTER", "SLOTS"))
+            return ClusterTopology.parse(slots: slots)?.replicas == topology.replicas
+        }
 
         let keys = (0..<60).map { "r\($0)" }
         _ = try await plain.pipeline(keys.map { RedisCommand("SET", $0, "v-\($0)") })
@@ -146,6 +149,17 @@ struct RedisClusterFailoverTests {
 
         let killedAt = ContinuousClock.now
         await cluster.kill(port: victim.port)
+        // When the cluster itself promoted the heir (its ROLE, asked directly every 20 ms): the rest is the client's.
+        let heirPool = try Self.direct(heir)
+        let promotion = Task { () -> Duration? in
+            while ContinuousClock.now - killedAt < .seconds(40) {
+                if let role = try? await heirPool.send(RedisCommand("ROLE")), role.array?.first?.string == "master" {
+                    return ContinuousClock.now - killedAt
+                }
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            return nil
+        }
         // The engine retries failed commands; so does this loop, until the slot's new primary answers.
         let probe = victimKeys[0]
         var failures = 0
@@ -160,7 +174,11 @@ struct RedisClusterFailoverTests {
             }
         }
         let recovered = ContinuousClock.now - killedAt
-        print("cluster failover: writes to the dead primary's slots resumed after \(recovered) (\(failures) failed tries)")
+        let promoted = await promotion.value
+        await heirPool.close()
+        print(
+            "cluster failover: the heir was primary \(promoted.map { "\($0)" } ?? "-") after the kill; writes to its slots resumed after \(recovered) (\(failures) failed tries)"
+        )
         #expect(failures > 0, "the victim's slots really were unavailable for a while")
         #expect(client.topology?.primary(for: HashSlot.of(probe)) == heir, "the map names the promoted replica")
         #expect(client.topology?.primaries.contains(victim) == false)

@@ -140,13 +140,17 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
     public var topology: ClusterTopology? { state.withLock { $0.topology } }
 
     /// Reads the slot map from the known primaries, then the seeds: the first complete map wins, else the first
-    /// usable one. Pools of nodes that left the map (seeds excepted) are closed.
+    /// usable one. Nodes whose pool has a live connection are asked first: a node that just died (its pool
+    /// waiting out its reconnect backoff) is asked last, so that a re-read during a failover does not wait for it.
+    /// Pools of nodes that left the map (seeds excepted) are closed.
     ///
     /// - Throws: `RedisError` when no node answers with a map.
     @discardableResult
     public func refreshTopology() async throws -> ClusterTopology {
         var candidates = state.withLock { $0.topology?.primaries } ?? []
         for seed in seeds where !candidates.contains(seed) { candidates.append(seed) }
+        let live = state.withLock { s in Set(candidates.filter { (s.pools[$0]?.connectedCount ?? 0) > 0 }) }
+        candidates = candidates.filter { live.contains($0) } + candidates.filter { !live.contains($0) }
         var lastError: (any Error)?
         var partial: ClusterTopology?
         let tls = configuration.url.tls != nil
