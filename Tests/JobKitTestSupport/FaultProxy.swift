@@ -315,12 +315,15 @@ public final class FaultProxy: Sendable {
                 }
             }
             .connect(host: upstreamHost, port: upstreamPort)
-            .map { upstream in
+            .flatMapThrowing { upstream in
                 let link = boundLink.value
-                guard link.downstream != nil else {
-                    // The client left while the proxy was connecting.
+                guard link.downstream != nil, !link.isClosed else {
+                    // The client left while the proxy was connecting, or the server closed the new connection at
+                    // once (a Redis shutting down still completes handshakes from its backlog, then resets them):
+                    // fail the accept, so that the client's connection is closed instead of left open with
+                    // nothing behind it (its commands would go nowhere until they time out).
                     upstream.close(promise: nil)
-                    return
+                    throw Failure(description: "the upstream connection closed before the link was made")
                 }
                 link.upstream = upstream
                 self.mutate { state in state.channels[id] = [downstream, upstream] }
@@ -459,6 +462,8 @@ private final class ProxyLink {
     private var delayed: [(deadline: NIODeadline, frame: ByteBuffer)] = []
     private var delayTimer: Scheduled<Void>?
     private var closed = false
+    /// True once either side has closed.
+    var isClosed: Bool { closed }
 
     init(id: Int, proxy: FaultProxy, downstream: any Channel) {
         self.id = id
@@ -645,6 +650,15 @@ private final class ProxySideHandler: ChannelInboundHandler {
         case .client: link.clientRead(buffer)
         case .server: link.serverRead(buffer)
         }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        // The server side closed between the accept and now: close the client's side too.
+        if link.isClosed {
+            context.close(promise: nil)
+            return
+        }
+        context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
