@@ -1,4 +1,5 @@
 import Foundation
+import JobKit
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -57,6 +58,20 @@ public final class RedisClusterProcess: @unchecked Sendable {
 
     /// `host:port` of each node.
     public var nodes: [String] { ports.map { "127.0.0.1:\($0)" } }
+
+    /// Every node's address, as cluster seeds.
+    public var seedNodes: [ClusterTopology.Node] { ports.map { ClusterTopology.Node(host: "127.0.0.1", port: $0) } }
+
+    /// Waits until every primary in `client`'s slot map has `count` online replicas (a new cluster's replicas
+    /// are listed once they have synced), and returns that map.
+    public func waitForReplicas(_ client: RedisClusterClient, perPrimary count: Int = 1) async throws -> ClusterTopology {
+        try await waitUntil(timeout: .seconds(30), "every primary has \(count) online replica(s)") {
+            let t = try await client.refreshTopology()
+            return t.isComplete && t.primaries.allSatisfy { t.replicas(of: $0).count == count }
+        }
+        guard let topology = client.topology else { throw TestEnvironment.Missing(description: "the cluster client has no slot map") }
+        return topology
+    }
 
     /// Kills the node on `port` with SIGKILL (a crash: no failover handshake) and returns once it has exited.
     public func kill(port: Int) async {

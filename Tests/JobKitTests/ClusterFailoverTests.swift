@@ -21,12 +21,8 @@ struct ClusterFailoverTests {
         let pool = RedisPool(configuration: config, size: 2)
         try await pool.warmUp()
         // The test watches the map through a client of its own: the producer's must find the new primary itself.
-        let cc = RedisClusterClient(seeds: cluster.ports.map { ClusterTopology.Node(host: "127.0.0.1", port: $0) }, configuration: config)
-        try await waitUntil(timeout: .seconds(30), "every primary has an online replica") {
-            let t = try await cc.refreshTopology()
-            return t.isComplete && t.primaries.allSatisfy { t.replicas(of: $0).count == 1 }
-        }
-        let topology = try #require(cc.topology)
+        let cc = RedisClusterClient(seeds: cluster.seedNodes, configuration: config)
+        let topology = try await cluster.waitForReplicas(cc)
         let namespace = "cluster-failover"
         let victim = try #require(topology.primary(for: HashSlot.of("default")))
         let heir = try #require(topology.replicas(of: victim).first)
@@ -37,17 +33,8 @@ struct ClusterFailoverTests {
         let queue = JobQueue(
             redis: pool, namespace: namespace, replicaAcknowledgement: .init(replicas: 1, timeout: .milliseconds(500)),
             logger: TestEnvironment.logger)
-        let configuration = JobNode.Configuration.inProcessTest(
-            redis: config, namespace: namespace, name: "cluster-failover", queues: ["default"], concurrency: 4,
-            worker: {
-                $0.leaseDuration = .seconds(3)
-                $0.reapInterval = .milliseconds(200)
-                $0.shutdownGrace = .seconds(2)
-            },
-            node: {
-                $0.heartbeatInterval = .milliseconds(500)
-                $0.deadNodeTimeout = .seconds(15)
-            })
+        let configuration = JobNode.Configuration.failoverTest(
+            redis: config, namespace: namespace, name: "cluster-failover", deadNodeTimeout: .seconds(15))
         let jobNode = try JobNode(configuration: configuration, registry: JobRegistry(), logger: TestEnvironment.logger)
         let run = Task { try await jobNode.run() }
 

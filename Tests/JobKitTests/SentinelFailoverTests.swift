@@ -57,17 +57,8 @@ struct SentinelFailoverTests {
             logger: TestEnvironment.logger)
         // A whole node (heartbeats, lease renewal and reaping), with short timings: a job whose record or completion
         // was refused during the failover goes back to ready when its lease expires, and runs again.
-        let configuration = JobNode.Configuration.inProcessTest(
-            redis: config, namespace: namespace, name: "sentinel", queues: ["default"], concurrency: 4,
-            worker: {
-                $0.leaseDuration = .seconds(3)
-                $0.reapInterval = .milliseconds(200)
-                $0.shutdownGrace = .seconds(2)
-            },
-            node: {
-                $0.heartbeatInterval = .milliseconds(500)
-                $0.deadNodeTimeout = .seconds(10)
-            })
+        let configuration = JobNode.Configuration.failoverTest(
+            redis: config, namespace: namespace, name: "sentinel", deadNodeTimeout: .seconds(10))
         let jobNode = try JobNode(configuration: configuration, registry: JobRegistry(), logger: TestEnvironment.logger)
         let run = Task { try await jobNode.run() }
 

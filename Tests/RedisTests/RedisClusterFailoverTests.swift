@@ -12,7 +12,7 @@ struct RedisClusterFailoverTests {
     static func client(_ cluster: RedisClusterProcess, query: String = "", refreshInterval: Duration = .seconds(30)) throws -> RedisClusterClient {
         let url = "redis+cluster://" + cluster.nodes.joined(separator: ",") + query
         return RedisClusterClient(
-            seeds: cluster.ports.map { ClusterTopology.Node(host: "127.0.0.1", port: $0) },
+            seeds: cluster.seedNodes,
             configuration: try RedisConfiguration(url: url, logger: TestEnvironment.logger), refreshInterval: refreshInterval)
     }
 
@@ -28,15 +28,6 @@ struct RedisClusterFailoverTests {
             let calls = line.split(separator: ":")[1].split(separator: ",").first(where: { $0.hasPrefix("calls=") })
         else { return 0 }
         return Int(calls.dropFirst("calls=".count)) ?? 0
-    }
-
-    /// Waits until every primary of `client`'s map has `count` online replicas; returns the map.
-    static func replicated(_ client: RedisClusterClient, count: Int = 1) async throws -> ClusterTopology {
-        try await waitUntil(timeout: .seconds(30), "every primary has \(count) online replica(s)") {
-            let t = try await client.refreshTopology()
-            return t.isComplete && t.primaries.allSatisfy { t.replicas(of: $0).count == count }
-        }
-        return try #require(client.topology)
     }
 
     @Test(
@@ -55,7 +46,7 @@ struct RedisClusterFailoverTests {
         let plain = try Self.client(cluster)
         let reading = try Self.client(cluster, query: "?read_from_replicas=true")
         #expect(!plain.readFromReplicas && reading.readFromReplicas)
-        let topology = try await Self.replicated(reading)
+        let topology = try await cluster.waitForReplicas(reading)
         #expect(topology.primaries.count == 3)
         let replicas = topology.primaries.flatMap { topology.replicas(of: $0) }
         #expect(Set(replicas).count == 3 && Set(replicas).isDisjoint(with: topology.primaries))
@@ -121,7 +112,7 @@ struct RedisClusterFailoverTests {
         let cluster = try await RedisClusterProcess(primaries: 3, replicas: 1)
         defer { cluster.stop() }
         let client = try Self.client(cluster)
-        let topology = try await Self.replicated(client)
+        let topology = try await cluster.waitForReplicas(client)
         let victim = topology.primaries[0]
         let heir = try #require(topology.replicas(of: victim).first)
 

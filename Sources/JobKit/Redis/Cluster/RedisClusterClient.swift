@@ -255,34 +255,35 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
 
     /// One stretch of a pipeline without SCRIPT commands, split per primary (and per replica, for marked reads
     /// with replica reads on) and sent to all of them at once. A replica's part that fails, and its error
-    /// replies, are read again from the primary.
+    /// replies, are read again from the primaries, in one pipeline per primary.
     private func send(segment: Range<Int>, of commands: [RedisCommand], into replies: inout [RESPValue]) async throws {
         let topology = try await currentTopology()
-        var byNode: [ClusterTopology.Node: [Int]] = [:]
+        var toPrimaries: [Int] = []
         var byReplica: [ClusterTopology.Node: [Int]] = [:]
         for i in segment {
             if let replica = replica(for: commands[i], in: topology) {
                 byReplica[replica, default: []].append(i)
             } else {
-                byNode[try target(of: commands[i], in: topology), default: []].append(i)
+                toPrimaries.append(i)
             }
         }
         var parts: [(Int, RESPValue)] = []
         var again: [Int] = []
         try await withThrowingTaskGroup(of: ([(Int, RESPValue)], [Int]).self) { group in
-            for (node, indices) in byNode {
-                let pool = try pool(node)
-                group.addTask {
-                    let out = try await pool.pipeline(indices.map { commands[$0] })
-                    return (Array(zip(indices, out)), [])
-                }
+            if !toPrimaries.isEmpty {
+                let indices = toPrimaries
+                group.addTask { (try await self.fromPrimaries(indices, of: commands, in: topology), []) }
             }
             for (node, indices) in byReplica {
                 let pool = try replicaPool(node)
                 group.addTask {
                     guard let out = try? await pool.pipeline(indices.map { commands[$0] }) else { return ([], indices) }
-                    let answered = zip(indices, out).filter { if case .error = $0.1 { false } else { true } }
-                    return (answered, indices.filter { i in !answered.contains { $0.0 == i } })
+                    var answered: [(Int, RESPValue)] = []
+                    var failed: [Int] = []
+                    for (i, reply) in zip(indices, out) {
+                        if case .error = reply { failed.append(i) } else { answered.append((i, reply)) }
+                    }
+                    return (answered, failed)
                 }
             }
             for try await (part, failed) in group {
@@ -290,8 +291,25 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
                 again += failed
             }
         }
+        if !again.isEmpty { parts += try await fromPrimaries(again, of: commands, in: topology) }
         for (i, reply) in parts { replies[i] = reply }
-        for i in again.sorted() { replies[i] = try await execute(commands[i], replicas: false) }
+    }
+
+    /// `commands` at `indices`, split per primary and sent to all of them at once; the replies by index.
+    private func fromPrimaries(
+        _ indices: [Int], of commands: [RedisCommand], in topology: ClusterTopology
+    ) async throws -> [(Int, RESPValue)] {
+        var byNode: [ClusterTopology.Node: [Int]] = [:]
+        for i in indices { byNode[try target(of: commands[i], in: topology), default: []].append(i) }
+        return try await withThrowingTaskGroup(of: [(Int, RESPValue)].self) { group in
+            for (node, indices) in byNode {
+                let pool = try pool(node)
+                group.addTask { Array(zip(indices, try await pool.pipeline(indices.map { commands[$0] }))) }
+            }
+            var parts: [(Int, RESPValue)] = []
+            for try await part in group { parts += part }
+            return parts
+        }
     }
 
     /// Sends `command` to every primary, and to every other node this client has a pool for (an `ASK` target
@@ -323,12 +341,12 @@ public final class RedisClusterClient: RedisCommandable, Sendable {
     /// `CLUSTERDOWN`, or a connect that failed before the command was written, re-reads the map and tries once more
     /// (a failover); a timeout or a connection lost after writing re-reads the map and throws (the command may have
     /// run). `TRYAGAIN` is retried, backing off, for up to ``tryAgainBudget``.
-    /// A marked read, with replica reads on, goes to a replica first (unless `replicas` is false) and to the
-    /// primary when that fails. Error replies come back as `.error` values.
-    func execute(_ command: RedisCommand, replicas: Bool = true) async throws -> RESPValue {
+    /// A marked read, with replica reads on, goes to a replica first and to the primary when that fails. Error
+    /// replies come back as `.error` values.
+    func execute(_ command: RedisCommand) async throws -> RESPValue {
         if command.isScriptManagement { return try await broadcast(command) }
         let topology = try await currentTopology()
-        if replicas, let replica = replica(for: command, in: topology), let reply = await readFromReplica(command, at: replica) {
+        if let replica = replica(for: command, in: topology), let reply = await readFromReplica(command, at: replica) {
             return reply
         }
         var node = try target(of: command, in: topology)
