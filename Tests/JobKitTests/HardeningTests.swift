@@ -231,6 +231,56 @@ struct HardeningTests {
         }
     }
 
+    @Test("a finished job whose completion cannot be written yet keeps its lease: it is not handed back and runs once")
+    func lateCompletionKeepsLease() async throws {
+        try await EngineHarness.with { h in
+            // Completions go through a proxy that the handler cuts off; the node's heartbeats and renewals go
+            // straight to Redis, so they keep running while the completion waits.
+            let proxy = try await FaultProxy(upstream: try TestEnvironment.redisURL())
+            var configuration = try RedisConfiguration(url: proxy.url, logger: TestEnvironment.logger)
+            configuration.commandTimeout = .milliseconds(500)
+            let through = RedisPool(configuration: configuration, size: 2)
+            let runs = Atomic<Int>(0)
+            h.registry.registerRaw("test.late-ack") { _, _ in
+                runs.add(1, ordering: .relaxed)
+                await proxy.blackhole(true)
+                return ByteBuffer()
+            }
+            var options = WorkerOptions(queues: [.init("default")], concurrency: 2, nodeID: "late-ack-\(Int.random(in: 1000...9999))")
+            options.leaseDuration = .seconds(10)
+            options.leasesRenewedByNode = true
+            options.renewInterval = .milliseconds(200)
+            let worker = try Worker(redis: through, registry: h.registry, options: options, namespace: h.namespace, logger: TestEnvironment.logger)
+            var agentOptions = NodeAgent.Options(name: "late-ack", host: "h", pid: 1)
+            agentOptions.heartbeatInterval = .milliseconds(200)
+            let agent = try NodeAgent(
+                redis: h.redis, worker: worker, options: agentOptions, namespace: h.namespace, logger: TestEnvironment.logger
+            ) { _ in }
+            let agentTask = Task { try await agent.run() }
+            let keys = QueueKeys(namespace: h.namespace, queue: "default")
+            try await h.running(worker) {
+                let handle = try await h.queue.enqueue(JobQueue.Job(name: "test.late-ack", payload: ByteBuffer(string: "{}")))
+                try await waitUntil { runs.load(ordering: .relaxed) == 1 }
+                let first = try #require(try await h.redis.send(RedisCommand("ZSCORE", keys.active, handle.id)).double)
+                // Renewed well past the 300 ms after which an unheld lease is handed back, and never handed back.
+                try await waitUntil(timeout: .seconds(10)) {
+                    let score = try await h.redis.send(RedisCommand("ZSCORE", keys.active, handle.id)).double
+                    return (score ?? 0) >= first + 1_000 || score == nil
+                }
+                #expect(try await h.redis.send(RedisCommand("ZSCORE", keys.active, handle.id)).double != nil, "handed back while its completion waited")
+                #expect(try await h.queue.job(handle.id)?.state == .active)
+                await proxy.blackhole(false)
+                _ = try await handle.result(timeout: .seconds(15))
+                #expect(runs.load(ordering: .relaxed) == 1, "the job ran again")
+                #expect(try await h.queue.job(handle.id)?.attempts == 1)
+            }
+            agentTask.cancel()
+            _ = try? await agentTask.value
+            await through.close()
+            await proxy.close()
+        }
+    }
+
     @Test("a claim whose reply is lost (connection cut after Redis ran it) burns no attempt: the job is handed back and runs")
     func lostClaimReply() async throws {
         try await EngineHarness.with { h in

@@ -24,12 +24,18 @@ final class Acker: Sendable {
     private let logger: Logger
     /// Called with the ids whose completion was refused (lease lost).
     private let onRefused: @Sendable (String, [String]) -> Void
+    /// Called with every completion once its batch is written (accepted or refused) or given up.
+    private let onSettled: @Sendable ([Completion]) -> Void
 
-    init(redis: RedisPool, namespace: String, logger: Logger, onRefused: @escaping @Sendable (String, [String]) -> Void) {
+    init(
+        redis: RedisPool, namespace: String, logger: Logger, onRefused: @escaping @Sendable (String, [String]) -> Void,
+        onSettled: @escaping @Sendable ([Completion]) -> Void = { _ in }
+    ) {
         self.redis = redis
         self.namespace = namespace
         self.logger = logger
         self.onRefused = onRefused
+        self.onSettled = onSettled
     }
 
     func complete(queue: String, _ completion: Completion) {
@@ -78,6 +84,7 @@ final class Acker: Sendable {
     }
 
     private func flush(_ batch: [String: [Completion]]) async {
+        defer { onSettled(batch.values.flatMap { $0 }) }
         var queues: [String] = []
         var calls: [RedisScriptCall] = []
         for (queue, items) in batch {

@@ -25,6 +25,10 @@ final class LeaseKeeper: Sendable {
     }
 
     private let running = Mutex<[Key: JobControl]>([:])
+    /// Attempts whose handler has returned and whose completion is still being written (waiting in the
+    /// acker, or retried while Redis is away). Their leases are renewed like running ones and never handed
+    /// back: a completion that lands late is still this attempt's, and handing the job back would run it again.
+    private let recording = Mutex<[Key: ClaimedJob]>([:])
     let namespace: String
     let nodeID: String
     let queues: [String]
@@ -57,6 +61,23 @@ final class LeaseKeeper: Sendable {
         running.withLock { _ = $0.removeValue(forKey: Key(id: control.job.id, token: control.job.token)) }
     }
 
+    /// The attempt's handler returned and its completion is on its way: it no longer runs, but its lease is
+    /// kept (renewed, not handed back) until ``recorded(_:)``.
+    func recording(_ control: JobControl) {
+        let key = Key(id: control.job.id, token: control.job.token)
+        recording.withLock { $0[key] = control.job }
+        running.withLock { _ = $0.removeValue(forKey: key) }
+    }
+
+    /// The completions of these attempts were written (or given up): their leases are no longer this node's
+    /// to renew.
+    func recorded(_ keys: [Key]) {
+        recording.withLock { map in for key in keys { map.removeValue(forKey: key) } }
+    }
+
+    /// Attempts whose completion is still being written.
+    var recordingCount: Int { recording.withLock { $0.count } }
+
     /// Every attempt running now.
     var all: [JobControl] { running.withLock { Array($0.values) } }
     var count: Int { running.withLock { $0.count } }
@@ -66,12 +87,13 @@ final class LeaseKeeper: Sendable {
         running.withLock { map in map.compactMap { $0.key.id == id ? $0.value : nil } }
     }
 
-    /// One call per served queue (and per queue of a running attempt), with the attempts held there.
+    /// One call per served queue (and per queue of a held attempt), with the attempts held there: those
+    /// running and those whose completion is still being written.
     func calls() -> [Call] {
-        let held = all
+        let held = all.map(\.job) + recording.withLock { Array($0.values) }
         var byQueue: [String: [ClaimedJob]] = [:]
         for queue in queues { byQueue[queue] = [] }
-        for control in held { byQueue[control.job.queue, default: []].append(control.job) }
+        for job in held { byQueue[job.queue, default: []].append(job) }
         return byQueue.map { queue, jobs in
             let call = LeaseScripts.renew(
                 QueueKeys(namespace: namespace, queue: queue), lease: leaseDuration, node: nodeID,

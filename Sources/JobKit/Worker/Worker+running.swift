@@ -45,6 +45,8 @@ extension Worker {
         let reason = control.reason
         let historySeries = HistoryRecorder.Series(queue: job.queue, job: series.label)
         if case .success(let result) = outcome, reason == nil || (control.finishedByHandler && reason != .leaseLost) {
+            // The lease stays renewed until the completion is written, however long Redis takes to answer.
+            leases.recording(control)
             acker.complete(queue: job.queue, .init(id: job.id, token: job.token, result: result))
             state.withLock { $0.processed += 1 }
             series.completed.increment()

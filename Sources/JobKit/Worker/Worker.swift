@@ -68,16 +68,21 @@ public final class Worker: Service, Sendable {
         let ackLogger = logger
         let metrics = WorkerMetrics(registry: registry)
         self.metrics = metrics
-        self.acker = Acker(redis: redis, namespace: namespace, logger: logger) { queue, ids in
-            metrics.resultsRefused.increment(by: ids.count)
-            ackLogger.warning(
-                "Completion refused: the lease was taken over or the job was deleted",
-                metadata: ["queue": "\(queue)", "job.ids": "\(ids.joined(separator: ","))"])
-        }
         let leases = LeaseKeeper(
             namespace: namespace, nodeID: options.nodeID, queues: options.queues.map(\.name),
             leaseDuration: options.leaseDuration, interval: options.renewInterval, logger: logger)
         self.leases = leases
+        self.acker = Acker(
+            redis: redis, namespace: namespace, logger: logger,
+            onRefused: { queue, ids in
+                metrics.resultsRefused.increment(by: ids.count)
+                ackLogger.warning(
+                    "Completion refused: the lease was taken over or the job was deleted",
+                    metadata: ["queue": "\(queue)", "job.ids": "\(ids.joined(separator: ","))"])
+            },
+            onSettled: { completions in
+                leases.recorded(completions.map { LeaseKeeper.Key(id: $0.id, token: $0.token) })
+            })
         DiagnosticJobs.register(in: registry)
     }
 
