@@ -7,8 +7,21 @@ import Darwin
 /// A child process started with `posix_spawn` and an empty signal mask.
 ///
 /// Foundation's `Process` passes on the spawning thread's signal mask, and the test runner's threads block
-/// SIGTERM, so a server started that way ignores SIGTERM. Crash and shutdown tests need real signals.
+/// SIGTERM, so a server started that way ignores SIGTERM. Crash and shutdown tests need real signals. The child
+/// inherits no file descriptor but its standard streams.
 public final class ChildProcess: @unchecked Sendable {
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34 and later), which Swift's Glibc module does not
+    /// import: the child closes every descriptor from the given one up.
+    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, CInt) -> CInt
+    private static let addCloseFrom: AddCloseFrom? = {
+        #if canImport(Glibc)
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: AddCloseFrom.self)
+        #else
+        return nil
+        #endif
+    }()
+
     // Invariant: `exitStatus` is written only by `poll()`, which callers use from one task at a time.
     public let pid: pid_t
     private var exitStatus: Int32?
@@ -34,6 +47,10 @@ public final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of the test process: NIO opens its sockets without close-on-exec, so a child would
+        // otherwise hold a copy of every connection open at the moment it starts (the fault proxies' included),
+        // and a connection the proxy closes would stay open for its peer, silent, as long as the child lives.
+        if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, 3) }
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for a in argv { free(a) } }

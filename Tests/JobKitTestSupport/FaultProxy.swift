@@ -31,6 +31,9 @@ public final class FaultProxy: Sendable {
         case dropReplyThenBlackhole
         /// The command reaches Redis, then both sides of the connection are closed.
         case cutAfterForwarding
+        /// The command reaches Redis and its reply reaches the client, then both sides of the connection are
+        /// closed: a server that answers and goes away at once (a Redis shutting down after a handshake).
+        case cutAfterReply
     }
 
     /// What the proxy saw on one proxied connection.
@@ -339,6 +342,7 @@ public final class FaultProxy: Sendable {
         case forward
         case forwardThenSilence
         case forwardThenCut
+        case forwardThenCutAfterReply
     }
 
     fileprivate func command(on id: Int, name: String, arguments: [String]) -> CommandDecision {
@@ -363,6 +367,8 @@ public final class FaultProxy: Sendable {
                 return .forwardThenSilence
             case .cutAfterForwarding:
                 return .forwardThenCut
+            case .cutAfterReply:
+                return .forwardThenCutAfterReply
             }
         }
     }
@@ -458,6 +464,8 @@ private final class ProxyLink {
     private var repliesSeen = 0
     /// Replies from this index on (0-based, pushes not counted) are swallowed.
     private var silentFromReply: Int?
+    /// After the reply with this index (0-based, pushes not counted) is forwarded, both sides are closed.
+    private var cutAfterReply: Int?
     private var cut = false
     private var delayed: [(deadline: NIODeadline, frame: ByteBuffer)] = []
     private var delayTimer: Scheduled<Void>?
@@ -507,6 +515,10 @@ private final class ProxyLink {
                 if silentFromReply == nil { silentFromReply = commandsForwarded }
                 upstream.write(frame, promise: nil)
                 wrote = true
+            case .forwardThenCutAfterReply:
+                if cutAfterReply == nil { cutAfterReply = commandsForwarded }
+                upstream.write(frame, promise: nil)
+                wrote = true
             case .forwardThenCut:
                 cut = true
                 let downstream = self.downstream
@@ -551,10 +563,22 @@ private final class ProxyLink {
             if let silentFromReply {
                 silenced = isPush || repliesSeen >= silentFromReply
             }
+            let index = repliesSeen
             if !isPush { repliesSeen += 1 }
             switch proxy.reply(on: id, isPush: isPush, silenced: silenced) {
             case .drop:
                 continue
+            case .forward where !isPush && index == cutAfterReply:
+                // The reply and the close leave together, as from a server that exits right after answering.
+                cut = true
+                downstream.write(frame, promise: nil)
+                proxy.repliesForwarded(on: id, forwarded + 1)
+                let upstream = self.upstream
+                downstream.writeAndFlush(ByteBuffer()).whenComplete { _ in
+                    downstream.close(promise: nil)
+                    upstream?.close(promise: nil)
+                }
+                return
             case .forward(let delay):
                 if delay > .zero || !delayed.isEmpty {
                     let earliest = NIODeadline.now() + FaultProxy.timeAmount(delay)

@@ -42,6 +42,28 @@ struct RedisHardeningTests {
         }
     }
 
+    @Test("a server that closes right after answering the handshake: the next command reconnects")
+    func closedRightAfterHandshake() async throws {
+        try await withFaultProxy { proxy in
+            var config = try proxiedConfiguration(proxy)
+            config.clientName = "closed-after-handshake"
+            // A Redis shutting down still answers connections from its backlog, then closes them: the handshake's
+            // reply and the close arrive together.
+            await proxy.dropReply(ofCommandMatching: "CLIENT", argumentContaining: "closed-after-handshake", fault: .cutAfterReply)
+            let c = RedisConnection(configuration: config)
+            // The first command meets a connection that is already gone, and may fail.
+            _ = try? await c.send(RedisCommand("ECHO", "first"))
+            try await proxy.waitUntilFired()
+            try await proxy.waitUntil("the first connection closed") { $0.connections.first?.isOpen == false }
+            // Every later command reconnects instead of failing on the dead channel.
+            for word in ["second", "third"] {
+                #expect(try await c.send(RedisCommand("ECHO", word)) == .bulk(word))
+            }
+            #expect(proxy.snapshot.accepted == 2)
+            await c.close()
+        }
+    }
+
     @Test("without recycling, a connection that lost replies stays stuck (why recycling exists)")
     func stuckWithoutRecycling() async throws {
         try await withFaultProxy { proxy in
