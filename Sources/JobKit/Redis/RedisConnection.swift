@@ -256,6 +256,16 @@ public final class RedisConnection: RedisCommandable, Sendable {
         }
         let future = start.flatMap { self.resolveEndpoint(attempt: failures) }.flatMap { self.openChannel(endpoint: $0) }.flatMap { connected in
             self.handshake(connected).map { connected }
+        }.flatMapThrowing { connected in
+            // A server can close the connection right after answering the handshake (a Redis shutting down still
+            // serves its backlog). The handshake's reply reaches this loop through a task, so the close may have
+            // been handled first, while this connection was still connecting: it never saw it. Without this
+            // check the connection would keep a closed channel as its current one, and every later command would
+            // fail on it. (Runs on the channel's loop, so no close can slip in before the state is set.)
+            guard connected.channel.isActive else {
+                throw RedisError(.connectionClosed, "connection closed by the server right after the handshake")
+            }
+            return connected
         }
         future.whenComplete { result in
             let lateChannel: (any Channel)? = self.state.withLock { state in
