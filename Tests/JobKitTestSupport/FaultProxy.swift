@@ -571,10 +571,9 @@ private final class ProxyLink {
             case .forward where !isPush && index == cutAfterReply:
                 // The reply and the close leave together, as from a server that exits right after answering.
                 cut = true
-                downstream.write(frame, promise: nil)
                 proxy.repliesForwarded(on: id, forwarded + 1)
                 let upstream = self.upstream
-                downstream.writeAndFlush(ByteBuffer()).whenComplete { _ in
+                downstream.writeAndFlush(frame).whenComplete { _ in
                     downstream.close(promise: nil)
                     upstream?.close(promise: nil)
                 }

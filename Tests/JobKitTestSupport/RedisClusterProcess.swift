@@ -59,6 +59,9 @@ public final class RedisClusterProcess: @unchecked Sendable {
     /// `host:port` of each node.
     public var nodes: [String] { ports.map { "127.0.0.1:\($0)" } }
 
+    /// A `redis+cluster://` URL naming every node as a seed.
+    public var url: String { "redis+cluster://" + nodes.joined(separator: ",") }
+
     /// Every node's address, as cluster seeds.
     public var seedNodes: [ClusterTopology.Node] { ports.map { ClusterTopology.Node(host: "127.0.0.1", port: $0) } }
 

@@ -15,7 +15,7 @@ struct ClusterFailoverTests {
     func primaryKilledMidRun() async throws {
         let cluster = try await RedisClusterProcess(primaries: 3, replicas: 1)
         defer { cluster.stop() }
-        var config = try RedisConfiguration(url: "redis+cluster://" + cluster.nodes.joined(separator: ","), logger: TestEnvironment.logger)
+        var config = try RedisConfiguration(url: cluster.url, logger: TestEnvironment.logger)
         config.commandTimeout = .seconds(5)
         config.maximumReconnectDelay = .milliseconds(500)
         let pool = RedisPool(configuration: config, size: 2)

@@ -16,7 +16,7 @@ struct ReshardTests {
     func reshardMidRun() async throws {
         let cluster = try await RedisClusterProcess()
         defer { cluster.stop() }
-        let url = "redis+cluster://" + cluster.nodes.joined(separator: ",")
+        let url = cluster.url
         var config = try RedisConfiguration(url: url, logger: TestEnvironment.logger)
         config.commandTimeout = .seconds(5)
         let pool = RedisPool(configuration: config, size: 2)

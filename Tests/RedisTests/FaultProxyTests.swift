@@ -119,6 +119,24 @@ struct FaultProxyTests {
         }
     }
 
+    @Test("cutAfterReply delivers the reply, then closes the connection")
+    func cutAfterReply() async throws {
+        try await withTestNamespace { ns in
+            try await withFaultProxy { proxy in
+                let c = RedisConnection(configuration: try proxiedConfiguration(proxy))
+                await proxy.dropReply(ofCommandMatching: "INCR", count: 1, fault: .cutAfterReply)
+                #expect(try await c.send("INCR", "\(ns):counter") == .integer(1))
+                try await proxy.waitUntilFired()
+                try await proxy.waitUntil("the cut connection closed") { $0.open == 0 }
+                #expect(proxy.snapshot.connections.first?.repliesForwarded == 1)
+                // The rule is used up: the next INCR reconnects through a new proxied connection and works.
+                #expect(try await c.send("INCR", "\(ns):counter") == .integer(2))
+                #expect(proxy.snapshot.accepted == 2)
+                await c.close()
+            }
+        }
+    }
+
     @Test("blackhole forwards nothing either way and keeps the sockets open")
     func blackhole() async throws {
         try await withTestNamespace { ns in

@@ -10,7 +10,7 @@ import Testing
 @Suite("Redis Cluster replicas and failover", .serialized)
 struct RedisClusterFailoverTests {
     static func client(_ cluster: RedisClusterProcess, query: String = "", refreshInterval: Duration = .seconds(30)) throws -> RedisClusterClient {
-        let url = "redis+cluster://" + cluster.nodes.joined(separator: ",") + query
+        let url = cluster.url + query
         return RedisClusterClient(
             seeds: cluster.seedNodes,
             configuration: try RedisConfiguration(url: url, logger: TestEnvironment.logger), refreshInterval: refreshInterval)

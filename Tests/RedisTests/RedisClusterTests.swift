@@ -147,7 +147,7 @@ struct RedisClusterTests {
     func poolAndBlockingPop() async throws {
         let cluster = try await RedisClusterProcess()
         defer { cluster.stop() }
-        let url = "redis+cluster://" + cluster.nodes.joined(separator: ",")
+        let url = cluster.url
         let pool = RedisPool(configuration: try RedisConfiguration(url: url, logger: TestEnvironment.logger), size: 1)
         #expect(pool.isCluster)
         try await pool.warmUp()

@@ -29,7 +29,7 @@ final class Acker: Sendable {
 
     init(
         redis: RedisPool, namespace: String, logger: Logger, onRefused: @escaping @Sendable (String, [String]) -> Void,
-        onSettled: @escaping @Sendable ([Completion]) -> Void = { _ in }
+        onSettled: @escaping @Sendable ([Completion]) -> Void
     ) {
         self.redis = redis
         self.namespace = namespace

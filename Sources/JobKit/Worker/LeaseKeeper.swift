@@ -75,9 +75,6 @@ final class LeaseKeeper: Sendable {
         recording.withLock { map in for key in keys { map.removeValue(forKey: key) } }
     }
 
-    /// Attempts whose completion is still being written.
-    var recordingCount: Int { recording.withLock { $0.count } }
-
     /// Every attempt running now.
     var all: [JobControl] { running.withLock { Array($0.values) } }
     var count: Int { running.withLock { $0.count } }

@@ -36,7 +36,9 @@ extension Worker {
         }
         let took = ContinuousClock.now - began
         series.duration.recordNanoseconds(took.components.seconds * 1_000_000_000 + took.components.attoseconds / 1_000_000_000)
-        defer { finished(control) }
+        // Set once the attempt moved to the leases being recorded (which took it off the running ones).
+        var recording = false
+        defer { finished(control, stillRunning: !recording) }
         // Handed back by a worker that stopped without waiting for this handler: nothing to write.
         guard control.claimFinalization() else { return }
         // A normal return after a stop request (timeout, cancel, shutdown) is that outcome, not success:
@@ -47,6 +49,7 @@ extension Worker {
         if case .success(let result) = outcome, reason == nil || (control.finishedByHandler && reason != .leaseLost) {
             // The lease stays renewed until the completion is written, however long Redis takes to answer.
             leases.recording(control)
+            recording = true
             acker.complete(queue: job.queue, .init(id: job.id, token: job.token, result: result))
             state.withLock { $0.processed += 1 }
             series.completed.increment()
@@ -91,9 +94,10 @@ extension Worker {
         }
     }
 
-    /// Frees the attempt's slot: only here, when its handler really returned.
-    private func finished(_ control: JobControl) {
-        leases.remove(control)
+    /// Frees the attempt's slot: only here, when its handler really returned. `stillRunning`: the attempt is
+    /// still among the running ones (not moved to the leases being recorded).
+    private func finished(_ control: JobControl, stillRunning: Bool) {
+        if stillRunning { leases.remove(control) }
         slots.release()
     }
 
